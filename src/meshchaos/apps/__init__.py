@@ -1,0 +1,1 @@
+"""Our Bookinfo and httpbin, plus the in-mesh client, for the local mesh."""

@@ -1,0 +1,66 @@
+"""What a load run observed: one :class:`Sample` per request, and the run's frame."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One request as the client saw it.
+
+    ``start`` is the *intended* send time in seconds since the run began (open loop:
+    the schedule; closed loop: when the worker was free), and ``latency`` is measured
+    from it, so a stalled generator cannot hide latency (no coordinated omission).
+    ``status`` is 0 when no response arrived; ``outcome`` is the classifier's class.
+    """
+
+    start: float
+    latency: float
+    status: int
+    outcome: str
+    overloaded: bool = False  # response carried ``x-envoy-overloaded: true``
+
+
+@dataclass
+class LoadResult:
+    """All samples of one run, plus how the run was framed."""
+
+    target: str
+    samples: list[Sample]
+    duration: float  # wall-clock seconds from first intended send to last completion
+    concurrency: int
+    qps: float | None = None
+    requested: int | None = None  # -n, if given
+    stopped_by_deadline: bool = False
+    examples: dict[str, str] = field(default_factory=dict)  # outcome -> an excerpt of a response
+
+    @property
+    def count(self) -> int:
+        return len(self.samples)
+
+    def counts(self) -> Counter[str]:
+        return Counter(s.outcome for s in self.samples)
+
+    def status_counts(self) -> Counter[int]:
+        return Counter(s.status for s in self.samples)
+
+    def share(self, outcome: str) -> float:
+        return self.counts()[outcome] / self.count if self.samples else math.nan
+
+    def latencies(self, outcome: str | None = None) -> list[float]:
+        return sorted(s.latency for s in self.samples if outcome is None or s.outcome == outcome)
+
+    def percentile(self, q: float, outcome: str | None = None) -> float:
+        """The ``q``-th percentile (0-100) of latency in seconds, nearest-rank."""
+        values = self.latencies(outcome)
+        if not values:
+            return math.nan
+        rank = max(1, math.ceil(q / 100 * len(values)))
+        return values[rank - 1]
+
+    @property
+    def rps(self) -> float:
+        return self.count / self.duration if self.duration > 0 else math.nan

@@ -1,0 +1,1 @@
+"""meshchaos.mesh.local."""

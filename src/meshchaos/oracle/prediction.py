@@ -1,0 +1,81 @@
+"""What the oracle predicts for one request class: a mixture of outcome classes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RequestClass:
+    """The requests a prediction is about.
+
+    ``source`` is ``"gateway"`` (through the ingress gateway) or an in-mesh client
+    workload name; ``host``/``port`` name the service the request is for (the gateway
+    routes ``/productpage`` to productpage).
+    """
+
+    path: str = "/productpage"
+    user: str | None = None  # Bookinfo login; sets ``end-user`` on productpage's calls
+    headers: dict[str, str] = field(default_factory=dict)
+    method: str = "GET"
+    source: str = "gateway"
+    host: str = "productpage"
+    port: int = 9080
+
+
+@dataclass(frozen=True)
+class LatencyBand:
+    """Where a class's latency must fall, in seconds. ``high`` may be ``inf``."""
+
+    low: float
+    high: float
+
+    def contains(self, latency: float) -> bool:
+        return self.low <= latency <= self.high
+
+
+@dataclass(frozen=True)
+class OutcomeShare:
+    """One outcome class with its probability and latency band.
+
+    For mechanisms that are only approximately predictable (connection pools, outlier
+    detection) the oracle gives bounds: ``low <= share <= high``; otherwise
+    ``low == high == probability``.
+    """
+
+    outcome: str
+    probability: float
+    latency: LatencyBand
+    low: float | None = None
+    high: float | None = None
+
+    @property
+    def is_exact(self) -> bool:
+        return self.low is None and self.high is None
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        lo = self.probability if self.low is None else self.low
+        hi = self.probability if self.high is None else self.high
+        return lo, hi
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The expected mixture of outcomes; probabilities sum to 1."""
+
+    request: RequestClass
+    outcomes: tuple[OutcomeShare, ...]
+    reasoning: tuple[str, ...] = ()  # human-readable trail: which route, which fault, ...
+
+    def probability(self, outcome: str) -> float:
+        return sum(o.probability for o in self.outcomes if o.outcome == outcome)
+
+    def share(self, outcome: str) -> OutcomeShare | None:
+        for o in self.outcomes:
+            if o.outcome == outcome:
+                return o
+        return None
+
+    def classes(self) -> list[str]:
+        return [o.outcome for o in self.outcomes]
