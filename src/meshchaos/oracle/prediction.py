@@ -67,6 +67,11 @@ class Prediction:
     request: RequestClass
     outcomes: tuple[OutcomeShare, ...]
     reasoning: tuple[str, ...] = ()  # human-readable trail: which route, which fault, ...
+    # Share of these requests that a mirror target receives as a copy, keyed by
+    # "<service>" or "<service>/<subset>" (e.g. "httpbin/v2": 0.5).
+    mirrored: dict[str, float] = field(default_factory=dict)
+    # Expected proxy counter relations, e.g. {"fault.aborts_injected": 0.1} per request.
+    counters: dict[str, float] = field(default_factory=dict)
 
     def probability(self, outcome: str) -> float:
         return sum(o.probability for o in self.outcomes if o.outcome == outcome)
