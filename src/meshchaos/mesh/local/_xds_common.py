@@ -1,0 +1,50 @@
+"""Small Envoy JSON builders shared by the route, cluster and bootstrap translators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Istio's default circuit-breaker thresholds: 2^32-1 (cluster_builder.go
+# getDefaultCircuitBreakerThresholds). Envoy's own defaults (1024/3) refuse retries under load.
+MAX_UINT32 = 4294967295
+
+TYPE_PREFIX = "type.googleapis.com/"
+FAULT_FILTER = "envoy.filters.http.fault"
+ROUTER_FILTER = "envoy.filters.http.router"
+HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+
+def duration(seconds: float) -> str:
+    """Seconds -> a protobuf JSON Duration, at millisecond precision (Istio validates to ms)."""
+    ms = round(seconds * 1000)
+    if ms % 1000 == 0:
+        return f"{ms // 1000}s"
+    return f"{ms // 1000}.{ms % 1000:03d}s"
+
+
+def percent_million(value: float) -> dict[str, Any]:
+    """Istio ``Percent`` -> FractionalPercent over MILLION, truncating like Go's uint32().
+
+    ``route.go translatePercentToFractionalPercent``: ``uint32(value * 10000)``, so 0.29 -> 2899.
+    """
+    return {"numerator": int(value * 10000), "denominator": "MILLION"}
+
+
+def percent_hundred(value: int) -> dict[str, Any]:
+    """An integer percent -> FractionalPercent over HUNDRED (``translateIntegerToFractionalPercent``)."""
+    return {"numerator": value, "denominator": "HUNDRED"}
+
+
+def socket_address(port: int) -> dict[str, Any]:
+    """A loopback socket address: the local mesh binds and dials only 127.0.0.1."""
+    return {"socket_address": {"address": "127.0.0.1", "port_value": port}}
+
+
+def typed(type_name: str, **fields: Any) -> dict[str, Any]:
+    """A ``google.protobuf.Any`` in JSON form."""
+    return {"@type": TYPE_PREFIX + type_name, **fields}
+
+
+def cluster_name(port: int, subset: str | None, fqdn: str) -> str:
+    """``outbound|<port>|<subset>|<fqdn>`` (Istio ``model.BuildSubsetKey``)."""
+    return f"outbound|{port}|{subset or ''}|{fqdn}"

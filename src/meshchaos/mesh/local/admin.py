@@ -1,0 +1,121 @@
+"""A small client for one Envoy's admin API (readiness, listener ports, config versions, stats).
+
+Plain ``http.client`` with a short timeout: the admin server is on loopback and answers in
+about a millisecond, and this keeps ``meshchaos status`` free of aiohttp start-up cost.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["AdminError", "ConfigVersions", "EnvoyAdmin"]
+
+
+class AdminError(Exception):
+    """The admin endpoint did not answer (Envoy not up yet, or dead)."""
+
+
+@dataclass(frozen=True)
+class ConfigVersions:
+    """The xDS versions one Envoy runs, read from ``/config_dump``."""
+
+    cds: str  # version_info of the last CDS update it accepted ("" before any)
+    routes: dict[str, str] = field(default_factory=dict)  # route config name -> version_info
+    warming_clusters: int = 0
+
+
+class EnvoyAdmin:
+    """The admin API of one Envoy at ``address`` ("127.0.0.1:PORT")."""
+
+    def __init__(self, address: str, *, timeout: float = 2.0) -> None:
+        host, _, port = address.rpartition(":")
+        self.address = address
+        self._host = host
+        self._port = int(port)
+        self._timeout = timeout
+
+    def get(self, path: str, *, method: str = "GET") -> tuple[int, bytes]:
+        """One request; raises :class:`AdminError` if Envoy does not answer."""
+        conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        try:
+            conn.request(method, path)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise AdminError(f"Envoy admin {self.address}{path}: {exc}") from exc
+        finally:
+            conn.close()
+
+    def get_json(self, path: str) -> Any:
+        status, body = self.get(path)
+        if status != 200:
+            raise AdminError(f"Envoy admin {self.address}{path}: HTTP {status}")
+        return json.loads(body)
+
+    def is_live(self) -> bool:
+        """``/ready`` answers 200 LIVE: the server finished initialising."""
+        try:
+            status, body = self.get("/ready")
+        except AdminError:
+            return False
+        return status == 200 and body.strip() == b"LIVE"
+
+    def listener_ports(self) -> dict[str, int]:
+        """Listener name -> the port it bound (listeners are configured on port 0)."""
+        data = self.get_json("/listeners?format=json")
+        ports: dict[str, int] = {}
+        for item in data.get("listener_statuses", []):
+            sock = item.get("local_address", {}).get("socket_address", {})
+            if sock.get("port_value"):
+                ports[item["name"]] = int(sock["port_value"])
+        return ports
+
+    def config_versions(self) -> ConfigVersions:
+        """The CDS version and every dynamic route config's version."""
+        data = self.get_json("/config_dump")
+        cds = ""
+        routes: dict[str, str] = {}
+        warming = 0
+        for cfg in data.get("configs", []):
+            kind = cfg.get("@type", "").rsplit(".", 1)[-1]
+            if kind == "ClustersConfigDump":
+                # The top-level version is the last CDS response Envoy accepted; a cluster
+                # that did not change keeps the version of the update that last changed it.
+                cds = cfg.get("version_info", "")
+                if not cds:
+                    versions = [c.get("version_info", "") for c in cfg.get("dynamic_active_clusters", [])]
+                    cds = max(versions, key=_version_key, default="")
+                warming = len(cfg.get("dynamic_warming_clusters", []))
+            elif kind == "RoutesConfigDump":
+                for rc in cfg.get("dynamic_route_configs", []):
+                    name = rc.get("route_config", {}).get("name", "")
+                    routes[name] = rc.get("version_info", "")
+        return ConfigVersions(cds=cds, routes=routes, warming_clusters=warming)
+
+    def stats(self) -> dict[str, int]:
+        """Every counter and gauge, from ``/stats?format=json`` (histograms left out)."""
+        data = self.get_json("/stats?format=json")
+        out: dict[str, int] = {}
+        for item in data.get("stats", []):
+            if "value" in item and isinstance(item["value"], int):
+                out[item["name"]] = item["value"]
+        return out
+
+    def rejections(self) -> dict[str, int]:
+        """Non-zero ``*.update_rejected`` counters: xDS updates Envoy refused."""
+        status, body = self.get("/stats?filter=update_rejected")
+        if status != 200:
+            return {}
+        out: dict[str, int] = {}
+        for line in body.decode(errors="replace").splitlines():
+            name, _, value = line.partition(": ")
+            if value.strip().isdigit() and int(value) > 0:
+                out[name] = int(value)
+        return out
+
+
+def _version_key(version: str) -> tuple[int, str]:
+    return (int(version), "") if version.isdigit() else (-1, version)

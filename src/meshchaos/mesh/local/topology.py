@@ -1,0 +1,101 @@
+"""What the translator needs to know about the local mesh besides the Istio resources.
+
+``Endpoint`` is one running instance of a workload as the mesh addresses it (its sidecar
+inbound listener on 127.0.0.1, the local stand-in for a pod IP); ``ProxySpec`` is one Envoy
+(a sidecar or the ingress gateway); ``ProxyConfig`` is the xDS that Envoy should run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from meshchaos.apps.catalog import DOMAIN, NAMESPACE, WorkloadSpec
+
+__all__ = [
+    "GATEWAY_LABELS",
+    "Endpoint",
+    "ProxyConfig",
+    "ProxySpec",
+    "resolve_host",
+    "service_ports",
+]
+
+# The labels of Istio's default ingress gateway Deployment; Gateway selectors match these.
+GATEWAY_LABELS: Mapping[str, str] = {"istio": "ingressgateway", "app": "istio-ingressgateway"}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One workload instance, addressed by its sidecar's inbound listener port."""
+
+    workload: str  # "reviews-v2"
+    instance: int  # 0, 1, ...
+    port: int  # that instance's sidecar INBOUND listener port on 127.0.0.1
+    labels: Mapping[str, str]
+    service: str  # "reviews"
+    service_port: int  # 9080
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    """One Envoy of the local mesh: a workload instance's sidecar or the ingress gateway."""
+
+    name: str  # "reviews-v2-0" or "istio-ingressgateway"
+    role: Literal["sidecar", "gateway"]
+    labels: Mapping[str, str]  # gateway: GATEWAY_LABELS
+    workload: WorkloadSpec | None = None  # None for the gateway
+    app_port: int | None = None  # where the app listens; None = no app (a client)
+
+    @property
+    def has_inbound(self) -> bool:
+        """True when this sidecar fronts an app (so it has an ``inbound`` listener)."""
+        if self.role != "sidecar":
+            return False
+        has_service = self.workload is not None and bool(self.workload.service)
+        return self.app_port is not None or has_service
+
+    @property
+    def inbound_port(self) -> int:
+        """The port in the inbound cluster name ``inbound|<port>||`` (the service port)."""
+        if self.workload is not None and self.workload.port:
+            return self.workload.port
+        return self.app_port or 0
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """The xDS resources of one proxy: RouteConfigurations and Clusters as Envoy JSON."""
+
+    route_configs: tuple[dict[str, Any], ...]  # RouteConfiguration resources (each has "name")
+    clusters: tuple[dict[str, Any], ...]
+    warnings: tuple[str, ...] = ()
+
+
+def resolve_host(host: str, namespace: str = NAMESPACE) -> str:
+    """Expand a short Kubernetes service name the way istiod does (``reviews`` -> FQDN).
+
+    Istio resolves a short name in the namespace of the resource that names it
+    (``pilot/pkg/model/config.go ResolveShortnameToFQDN``); hosts are lowercased.
+    """
+    h = host.lower()
+    if h == "*" or h.startswith("*."):
+        return h
+    parts = h.split(".")
+    if len(parts) == 1:
+        return f"{h}.{namespace}.{DOMAIN}"
+    if len(parts) == 2:
+        return f"{h}.{DOMAIN}"
+    if len(parts) == 3 and parts[2] == "svc":
+        return f"{h}.cluster.local"
+    return h
+
+
+def service_ports(workloads: Sequence[WorkloadSpec]) -> dict[str, tuple[int, ...]]:
+    """Service FQDN -> its sorted ports, from the workloads that declare a Service."""
+    ports: dict[str, set[int]] = {}
+    for w in workloads:
+        if w.service:
+            ports.setdefault(w.fqdn, set()).add(w.port)
+    return {fqdn: tuple(sorted(p)) for fqdn, p in sorted(ports.items())}
