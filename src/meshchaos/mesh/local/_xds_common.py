@@ -31,7 +31,7 @@ def percent_million(value: float) -> dict[str, Any]:
 
 
 def percent_hundred(value: int) -> dict[str, Any]:
-    """An integer percent -> FractionalPercent over HUNDRED (``translateIntegerToFractionalPercent``)."""
+    """An integer percent -> FractionalPercent/HUNDRED (``translateIntegerToFractionalPercent``)."""
     return {"numerator": value, "denominator": "HUNDRED"}
 
 

@@ -76,20 +76,14 @@ class ProxyConfig:
 def resolve_host(host: str, namespace: str = NAMESPACE) -> str:
     """Expand a short Kubernetes service name the way istiod does (``reviews`` -> FQDN).
 
-    Istio resolves a short name in the namespace of the resource that names it
-    (``pilot/pkg/model/config.go ResolveShortnameToFQDN``); hosts are lowercased.
+    Only dotless names are expanded, in the namespace of the resource that names them
+    (``pilot/pkg/model/config.go ResolveShortnameToFQDN``): ``reviews.default`` stays as is
+    and so matches no service. Hosts are lowercased for lookup.
     """
     h = host.lower()
-    if h == "*" or h.startswith("*."):
+    if h == "*" or "." in h:
         return h
-    parts = h.split(".")
-    if len(parts) == 1:
-        return f"{h}.{namespace}.{DOMAIN}"
-    if len(parts) == 2:
-        return f"{h}.{DOMAIN}"
-    if len(parts) == 3 and parts[2] == "svc":
-        return f"{h}.cluster.local"
-    return h
+    return f"{h}.{namespace}.{DOMAIN}"
 
 
 def service_ports(workloads: Sequence[WorkloadSpec]) -> dict[str, tuple[int, ...]]:
