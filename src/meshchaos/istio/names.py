@@ -35,11 +35,14 @@ _NOT_RE2 = re.compile(r"\(\?<?[=!]|\(\?P=|\(\?>|\\[1-9]")
 
 # Go's net/http StatusText: the integers a retryOn token may be (retry.go parseRetryOn).
 KNOWN_HTTP_STATUSES = frozenset(
-    [100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226]
-    + [300, 301, 302, 303, 304, 305, 307, 308]
-    + list(range(400, 419))
-    + [421, 422, 423, 424, 425, 426, 428, 429, 431, 451]
-    + [500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511]
+    {
+        *(100, 101, 102, 103),
+        *(200, 201, 202, 203, 204, 205, 206, 207, 208, 226),
+        *(300, 301, 302, 303, 304, 305, 307, 308),
+        *range(400, 419),
+        *(421, 422, 423, 424, 425, 426, 428, 429, 431, 451),
+        *(500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511),
+    }
 )
 # validation.go supportedRetryOnPolicies (Envoy's x-envoy-retry-on and x-envoy-retry-grpc-on).
 RETRY_ON_POLICIES = frozenset(
@@ -123,7 +126,9 @@ def _check_labels(domain: str, labels: str) -> str | None:
         if not is_dns1123_label(label):
             return f'domain name "{domain}" invalid (label "{label}" invalid)'
     if parts[-1].isdigit():
-        return f'domain name "{domain}" invalid (top level domain "{parts[-1]}" cannot be all-numeric)'
+        return (
+            f'domain name "{domain}" invalid (top level domain "{parts[-1]}" cannot be all-numeric)'
+        )
     return None
 
 

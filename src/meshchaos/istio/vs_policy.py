@@ -114,12 +114,12 @@ def parse_retries(value: Any, path: str, r: Reader) -> HTTPRetry | None:
     per_try = r.duration(raw.get("perTryTimeout"), f"{path}.perTryTimeout")
     retry_on = r.string(raw.get("retryOn"), f"{path}.retryOn")
     remote = r.boolean(raw.get("retryRemoteLocalities"), f"{path}.retryRemoteLocalities")
-    ignore_prev = r.boolean(
-        raw.get("retryIgnorePreviousHosts"), f"{path}.retryIgnorePreviousHosts"
-    )
+    ignore_prev = r.boolean(raw.get("retryIgnorePreviousHosts"), f"{path}.retryIgnorePreviousHosts")
     backoff = r.duration(raw.get("backoff"), f"{path}.backoff")
     if attempts == 0 and (
-        raw.get("perTryTimeout") is not None or retry_on or raw.get("retryRemoteLocalities") is not None
+        raw.get("perTryTimeout") is not None
+        or retry_on
+        or raw.get("retryRemoteLocalities") is not None
     ):
         r.add(path, "http retry policy configured when attempts are set to 0 (disabled)")
     if retry_on:

@@ -47,6 +47,7 @@ def parse_http_route(value: Any, path: str, r: Reader, *, gateway_bound: bool) -
             r.add(path, "http route may not be null")
         return None
     before = r.problems.count
+    name = r.string(raw.get("name"), f"{path}.name")
     _check_conflicts(raw, path, r)
     if raw.get("delegate") is not None:
         r.add(f"{path}.delegate", "delegate VirtualServices are not supported by meshchaos")
@@ -74,7 +75,7 @@ def parse_http_route(value: Any, path: str, r: Reader, *, gateway_bound: bool) -
     if r.problems.count != before:
         return None
     return HTTPRoute(
-        name=r.string(raw.get("name"), f"{path}.name"),
+        name=name,
         match=tuple(matches),
         route=route,
         redirect=redirect,
@@ -92,7 +93,9 @@ def parse_http_route(value: Any, path: str, r: Reader, *, gateway_bound: bool) -
 
 def _check_conflicts(raw: dict[str, Any], path: str, r: Reader) -> None:
     has_route = bool(raw.get("route"))
-    present = {k for k in ("redirect", "directResponse", "fault", "rewrite") if raw.get(k) is not None}
+    present = {
+        k for k in ("redirect", "directResponse", "fault", "rewrite") if raw.get(k) is not None
+    }
     if "redirect" in present:
         if has_route:
             r.add(path, "HTTP route cannot contain both route and redirect")
@@ -184,7 +187,9 @@ def parse_headers(value: Any, path: str, r: Reader) -> Headers | None:
     return Headers(request=request, response=response)
 
 
-def _parse_header_ops(value: Any, path: str, r: Reader, *, is_request: bool) -> HeaderOperations | None:
+def _parse_header_ops(
+    value: Any, path: str, r: Reader, *, is_request: bool
+) -> HeaderOperations | None:
     raw = r.mapping(value, path)
     if raw is None:
         return None
@@ -289,7 +294,10 @@ def _parse_mirror_percentage(raw: dict[str, Any], path: str, r: Reader) -> float
         # Deprecated UInt32Value: a plain integer in YAML.
         number = r.integer(raw.get("mirrorPercent"), f"{path}.mirrorPercent", minimum=0)
         if number is not None and number > 100:
-            r.add(f"{path}.mirrorPercent", f"mirror_percent must have a max value of 100 (it has {number})")
+            r.add(
+                f"{path}.mirrorPercent",
+                f"mirror_percent must have a max value of 100 (it has {number})",
+            )
             return None
         return None if number is None else float(number)
     return None
