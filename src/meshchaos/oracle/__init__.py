@@ -1,1 +1,38 @@
-"""meshchaos.oracle."""
+"""meshchaos.oracle: what a set of Istio policies should produce on an app topology.
+
+``predict(resources, RequestClass(...))`` returns a :class:`Prediction`: the exact
+mixture of outcome classes with latency bands (bounds for connection pools and outlier
+detection), the mirror shares, expected proxy counters and a readable reasoning trail.
+"""
+
+from meshchaos.oracle.predict import DEFAULT_TIMING, Timing, outcome_class, predict
+from meshchaos.oracle.prediction import LatencyBand, OutcomeShare, Prediction, RequestClass
+from meshchaos.oracle.topology import (
+    BOOKINFO,
+    Behaviour,
+    CallEdge,
+    Endpoint,
+    Response,
+    Service,
+    Topology,
+    Workload,
+)
+
+__all__ = [
+    "BOOKINFO",
+    "DEFAULT_TIMING",
+    "Behaviour",
+    "CallEdge",
+    "Endpoint",
+    "LatencyBand",
+    "OutcomeShare",
+    "Prediction",
+    "RequestClass",
+    "Response",
+    "Service",
+    "Timing",
+    "Topology",
+    "Workload",
+    "outcome_class",
+    "predict",
+]

@@ -21,6 +21,11 @@ class RequestClass:
     source: str = "gateway"
     host: str = "productpage"
     port: int = 9080
+    # Load shape, for mechanisms whose outcome depends on it (connection pools,
+    # outlier detection). Added compatibly: the defaults describe one request at a time.
+    concurrency: int = 1  # requests in flight (closed loop)
+    requests: int | None = None  # total requests in the run
+    duration: float | None = None  # run length in seconds
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,9 @@ class OutcomeShare:
     latency: LatencyBand
     low: float | None = None
     high: float | None = None
+    # Added compatibly: when branches of different latency merge into this class,
+    # each (probability, band) branch; ``latency`` covers them all.
+    components: tuple[tuple[float, LatencyBand], ...] = ()
 
     @property
     def is_exact(self) -> bool:

@@ -1,0 +1,183 @@
+"""Bounds for the mechanisms that are only approximately predictable.
+
+Connection pools (ISTIO_SEMANTICS.md §7, §10): Envoy's circuit breakers are approximate
+across worker threads (3 of 6 concurrent requests got through with max_connections 1,
+max_pending 1). Outlier detection (§7): ejection after ``consecutive5xxErrors``, back
+after ``baseEjectionTime`` x ejection count, only if ``maxEjectionPercent`` allows one
+host of k (Istio never sets ``always_eject_one_host``).
+
+Both act only on the request's first hop (the client's or gateway's cluster), where the
+load shape of the ``RequestClass`` (``concurrency``, ``requests``, ``duration``) applies.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from meshchaos.istio.model import ConnectionPoolSettings, OutlierDetection, Resource
+from meshchaos.oracle._engine import ClusterUse
+from meshchaos.oracle._match import cluster_policy
+from meshchaos.oracle.prediction import LatencyBand, OutcomeShare, RequestClass
+from meshchaos.oracle.topology import Behaviour, Topology
+
+_503 = "status:503"
+_MAX_EJECTION_TIME = 300.0  # Envoy's default max_ejection_time (§7: "max 300 s")
+
+
+def apply(resources: Sequence[Resource], topology: Topology, request: RequestClass,
+          workers: int, uses: Sequence[ClusterUse], outcomes: list[OutcomeShare],
+          notes: list[str]) -> list[OutcomeShare]:
+    """Widen ``outcomes`` into bounds where the first hop's cluster has a pool or outlier
+    detection; append the reasoning to ``notes``."""
+    for use in uses:
+        policy = cluster_policy(resources, use.service, use.subset, use.port)
+        if policy is None:
+            continue
+        if policy.connection_pool is not None:
+            outcomes = _pool(policy.connection_pool, request, workers, use, outcomes, notes)
+        if policy.outlier_detection is not None:
+            outcomes = _outlier(policy.outlier_detection, topology, request, use, outcomes,
+                                notes)
+    return outcomes
+
+
+def pool_capacity(pool: ConnectionPoolSettings) -> float:
+    """Requests a cluster admits at once: connections (HTTP/1.1: one request each) plus
+    pending, capped by max requests. ``inf`` when nothing is limited (§7 defaults 2^32-1)."""
+    conns = pool.tcp.max_connections if pool.tcp and pool.tcp.max_connections else math.inf
+    http = pool.http
+    pending = http.http1_max_pending_requests if http and http.http1_max_pending_requests \
+        else math.inf
+    requests = http.http2_max_requests if http and http.http2_max_requests else math.inf
+    return min(conns + pending, requests)
+
+
+def _pool(pool: ConnectionPoolSettings, request: RequestClass, workers: int,
+          use: ClusterUse, outcomes: list[OutcomeShare], notes: list[str]) -> list[OutcomeShare]:
+    cap = pool_capacity(pool)
+    if math.isinf(cap):
+        return outcomes
+    c = request.concurrency
+    if c <= 1:
+        notes.append(f"connection pool on {use.service}: capacity {cap:g}, concurrency 1 → "
+                     "never more than one request in flight: overflow share exactly 0")
+        return outcomes
+    # Lower bound: in a closed loop with c slots, at most workers x cap requests are
+    # admitted at any moment (each worker thread may overshoot the shared limit), so at
+    # least c - workers x cap slots are busy being rejected; a rejection (local reply)
+    # is never slower than a served request, hence share >= (c - workers x cap) / c.
+    low = max(0.0, (c - workers * cap) / c) * use.share
+    # Point estimate: the same argument with one exact breaker.
+    point = max(low, (c - cap) / c * use.share)
+    # Upper bound: the first request always finds an empty pool.
+    high = use.share * (1.0 - 1.0 / request.requests) if request.requests else use.share
+    notes.append(
+        f"connection pool on {use.service}: capacity {cap:g} (connections + pending), "
+        f"concurrency {c}, {workers} worker threads → 503 overflow (UO, never retried) share "
+        f"in [{low:.4g}, {high:.4g}], point {point:.4g}; "
+        "low = max(0, (c - workers x capacity) / c)")
+    return _add_503(outcomes, low, point, high)
+
+
+def _add_503(outcomes: list[OutcomeShare], lo: float, point: float,
+             hi: float) -> list[OutcomeShare]:
+    """Mix an extra 503 share q in [lo, hi] into the prediction: X -> (1-q) P(X) + q [503]."""
+    out: list[OutcomeShare] = []
+    seen = False
+    for o in outcomes:
+        p = o.probability
+        if o.outcome == _503:
+            seen = True
+            band = LatencyBand(0.0, o.latency.high)
+            out.append(OutcomeShare(_503, point + (1 - point) * p, band,
+                                    low=lo + (1 - lo) * p, high=hi + (1 - hi) * p))
+        else:
+            out.append(OutcomeShare(o.outcome, (1 - point) * p, o.latency,
+                                    low=(1 - hi) * p, high=(1 - lo) * p,
+                                    components=o.components))
+    if not seen:
+        fast = max((o.latency.high for o in outcomes), default=0.25)
+        out.append(OutcomeShare(_503, point, LatencyBand(0.0, fast), low=lo, high=hi))
+    return out
+
+
+def ejection_cycles(base: float, duration: float | None) -> int:
+    """How many times an always-failing host can come back within ``duration``: ejection
+    number m lasts at least min(m x base, max(base, 300 s)); one cycle when unknown."""
+    if duration is None:
+        return 1
+    cycles, elapsed, m = 1, 0.0, 1
+    while True:
+        elapsed += min(m * base, max(base, _MAX_EJECTION_TIME))
+        if elapsed > duration:
+            return cycles
+        cycles, m = cycles + 1, m + 1
+
+
+def _outlier(od: OutlierDetection, topology: Topology, request: RequestClass, use: ClusterUse,
+             outcomes: list[OutcomeShare], notes: list[str]) -> list[OutcomeShare]:
+    # §7: unset consecutive_5xx defaults to 5 and stays active; 0 disables it.
+    thresholds = [x for x in (5 if od.consecutive_5xx_errors is None
+                              else od.consecutive_5xx_errors,
+                              od.consecutive_gateway_errors) if x]
+    if not thresholds:
+        return outcomes
+    n = min(thresholds)
+    service = topology.services[use.service]
+    k = sum(c for _, c in use.hosts)
+    bad = sum(c for v, c in use.hosts if _always_fails(service.versions[v]))
+    if bad == 0 or k == 0:
+        notes.append(f"outlier detection on {use.service}: no always-failing instance; "
+                     "ejection of intermittent failures is not modelled (exact shares kept)")
+        return outcomes
+    max_pct = 10 if od.max_ejection_percent is None else od.max_ejection_percent
+    ejectable = math.floor(max_pct * k / 100)
+    if ejectable < bad:
+        notes.append(f"outlier detection on {use.service}: maxEjectionPercent {max_pct} < "
+                     f"100 x {bad}/{k}: the failing host is never ejected (§7 gotcha)")
+        return outcomes
+    if not request.requests:
+        notes.append(f"outlier detection on {use.service}: give RequestClass.requests for "
+                     "a bound on the 503 share; shares shown assume no ejection")
+        return outcomes
+    total = request.requests
+    base = 30.0 if od.base_ejection_time is None else od.base_ejection_time
+    cycles = ejection_cycles(base, request.duration)
+    c = request.concurrency
+    p0 = next((o.probability for o in outcomes if o.outcome == _503), 0.0)
+    # Each cycle: the host answers n consecutive 5xx and is ejected at once; up to c - 1
+    # requests already sent to it still fail.
+    high = min(p0, bad * (n + c - 1) * cycles / total)
+    # The bad host gets at least n requests before its first ejection once the run is
+    # long enough (N >= 10 k n: missing that is below e^-10 for uniform picks).
+    low = min(high, bad * n / total) if total >= 10 * k * n else 0.0
+    point = min(high, bad * n * cycles / total)
+    notes.append(
+        f"outlier detection on {use.service}: {bad} of {k} instances always 5xx, "
+        f"consecutive errors {n}, base ejection {base:g} s, {cycles} ejection cycle(s)"
+        f"{'' if request.duration else ' (duration unknown: assume shorter than one ejection)'}"
+        f" → 503 count <= bad x (n + c - 1) x cycles = {bad * (n + c - 1) * cycles} of "
+        f"{total}: share in [{low:.4g}, {high:.4g}]")
+    return _rescale_503(outcomes, p0, low, point, high)
+
+
+def _rescale_503(outcomes: list[OutcomeShare], p0: float, lo: float, point: float,
+                 hi: float) -> list[OutcomeShare]:
+    """Replace the 503 share p0 by q in [lo, hi]; the others share the rest in proportion."""
+    rest = 1.0 - p0
+    out: list[OutcomeShare] = []
+    for o in outcomes:
+        if o.outcome == _503:
+            out.append(OutcomeShare(_503, point, o.latency, low=lo, high=hi,
+                                    components=o.components))
+        elif rest > 0:
+            p = o.probability / rest
+            out.append(OutcomeShare(o.outcome, p * (1 - point), o.latency, low=p * (1 - hi),
+                                    high=p * (1 - lo), components=o.components))
+    return out
+
+
+def _always_fails(beh: Behaviour) -> bool:
+    return (not beh.httpbin and not beh.endpoints and bool(beh.responses)
+            and all(r.status >= 500 for r in beh.responses))

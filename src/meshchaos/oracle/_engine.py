@@ -1,0 +1,332 @@
+"""Walk a request through the mesh hop by hop, as a finite mixture of answers.
+
+Each hop happens in the CALLER's proxy (ISTIO_SEMANTICS.md §0): pick the VirtualService
+and route (§1), apply the fault (§5), split over destinations (§2), run the attempts
+(§3, §4) against the callee versions, whose apps may call further (BOOKINFO.md §1-§4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from meshchaos.istio.model import (
+    Destination,
+    HTTPMatchRequest,
+    HTTPRoute,
+    HTTPRouteDestination,
+    MatchKind,
+    Metadata,
+    PortSelector,
+    Resource,
+    StringMatch,
+    VirtualService,
+)
+from meshchaos.oracle._dist import Dist, Resp
+from meshchaos.oracle._match import (
+    Request,
+    find_subset,
+    find_virtual_service,
+    pick_route,
+    short_host,
+)
+from meshchaos.oracle._router import (
+    DEFAULT_RETRY,
+    RetryPolicy,
+    apply_fault,
+    attempts,
+    fault_shares,
+    million,
+    retry_policy,
+)
+from meshchaos.oracle.topology import Behaviour, CallEdge, Topology
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The proxy a hop runs in: a sidecar of ``<app>-<version>``, the client or a gateway."""
+
+    name: str
+    labels: Mapping[str, str]
+    app: str | None = None
+    version: str | None = None
+    gateway: str | None = None  # the Gateway name when this proxy is an ingress gateway
+
+
+@dataclass
+class ClusterUse:
+    """A cluster the request's first hop sends to, for the pool/outlier bounds."""
+
+    service: str
+    subset: str | None
+    port: int
+    hosts: list[tuple[str, int]]
+    share: float
+
+
+def _bookinfo_gateway_vs() -> VirtualService:
+    """``bookinfo-gateway.yaml``'s VirtualService (BOOKINFO.md §5)."""
+    ex, pre = MatchKind.EXACT, MatchKind.PREFIX
+    uris = ((ex, "/productpage"), (pre, "/static"), (ex, "/login"), (ex, "/logout"),
+            (pre, "/api/v1/products"))
+    return VirtualService(
+        metadata=Metadata("bookinfo"),
+        hosts=("*",),
+        gateways=("bookinfo-gateway",),
+        http=(HTTPRoute(
+            match=tuple(HTTPMatchRequest(uri=StringMatch(k, v)) for k, v in uris),
+            route=(HTTPRouteDestination(Destination("productpage", port=PortSelector(9080))),),
+        ),),
+    )
+
+
+@dataclass
+class Engine:
+    resources: Sequence[Resource]
+    topology: Topology
+    user: str | None = None
+    notes: list[str] = field(default_factory=list)
+    first_hop: list[ClusterUse] = field(default_factory=list)
+    _cache: dict[tuple[object, ...], Dist] = field(default_factory=dict)
+    _depth: int = 0
+
+    def note(self, line: str) -> None:
+        if line not in self.notes:
+            self.notes.append(line)
+
+    # -- entry points -------------------------------------------------------------
+    def from_gateway(self, req: Request, gateway: Caller) -> Dist:
+        """A request entering at the ingress gateway (gateway-bound VirtualServices)."""
+        host = req.headers.get("host", "*").split(":")[0]
+        vss = [r for r in self.resources if isinstance(r, VirtualService)
+               and any(g != "mesh" for g in r.gateways)]
+        if not vss:
+            vss = [_bookinfo_gateway_vs()]
+            self.note("no gateway VirtualService given: using Bookinfo's (bookinfo-gateway.yaml)")
+        vs = next((v for v in vss if "*" in v.hosts or host in v.hosts), None)
+        if vs is None:
+            self.note(f"gateway: no VirtualService for host {host} → 404 NR")
+            return Dist.of(Resp(404, flag="NR"))
+        bound = next(g.split("/")[-1] for g in vs.gateways if g != "mesh")
+        return self._via_vs(replace(gateway, gateway=bound), vs, None, 8080, req)
+
+    def hop(self, caller: Caller, service: str, port: int, req: Request) -> Dist:
+        """What ``caller``'s app observes calling ``service:port`` with ``req``."""
+        key = (caller.name, service, port, req.path, tuple(sorted(req.headers.items())),
+               req.method)
+        if key not in self._cache:
+            vs = find_virtual_service(self.resources, service, None)
+            if vs is None:
+                self.note(f"{caller.name} → {service}: no VirtualService: default route "
+                          "(no timeout, default retries: 503 not retried)")
+                route = HTTPRoute(route=(HTTPRouteDestination(Destination(service)),))
+                self._cache[key] = self._route(caller, route, port, req, default=True)
+            else:
+                self._cache[key] = self._via_vs(caller, vs, service, port, req)
+        return self._cache[key]
+
+    # -- one proxy ------------------------------------------------------------------
+    def _via_vs(self, caller: Caller, vs: VirtualService, service: str | None, port: int,
+                req: Request) -> Dist:
+        authority = f"{service or req.headers.get('host', '*')}:{port}"
+        picked = pick_route(vs, req, port, authority, caller.labels, caller.gateway)
+        target = service or "ingress"
+        if picked is None:
+            self.note(f"{caller.name} → {target}: VS {vs.metadata.name}: no route matches "
+                      f"{req.path} → 404 NR")
+            return Dist.of(Resp(404, flag="NR"))
+        if service is None and picked.route.route:
+            target = short_host(picked.route.route[0].destination.host)
+        self.note(f"{caller.name} → {target}: VS {vs.metadata.name} route {picked.index} "
+                  f"({picked.why})")
+        return self._route(caller, picked.route, port, req, default=False)
+
+    def _route(self, caller: Caller, route: HTTPRoute, port: int, req: Request, *,
+               default: bool) -> Dist:
+        if route.direct_response is not None:
+            return Dist.of(Resp(route.direct_response.status))
+        if route.redirect is not None:
+            return Dist.of(Resp(route.redirect.redirect_code))
+        policy = DEFAULT_RETRY if default else retry_policy(route.retries)
+        if route.timeout is not None or route.retries is not None:
+            t = "none" if route.timeout is None else f"{route.timeout:g} s"
+            self.note(f"{caller.name}: route timeout {t}, {policy.describe()}")
+        dests = [d for d in route.route if len(route.route) == 1 or d.weight > 0]
+        total = sum(d.weight for d in dests) if len(dests) > 1 else 0
+        inner = Dist()
+        for d in dests:
+            share = d.weight / total if total else 1.0
+            if len(dests) > 1:
+                self.note(f"{caller.name}: weight {d.weight}/{total} → {_dest_key(d.destination)}")
+            inner.absorb(self._cluster(caller, d.destination, req, policy, route.timeout, share),
+                         share)
+        for mp in route.mirror_policies():
+            pct = 1.0 if mp.percentage is None else million(mp.percentage)
+            # Mirrors are set by the router: an aborted request is never mirrored (§5, §6).
+            inner.mirrored[_dest_key(mp.destination)] += pct
+            self.note(f"{caller.name}: mirror {pct:.0%} → {_dest_key(mp.destination)}")
+        pd, delay, pa, status, extra = fault_shares(route.fault)
+        if pd:
+            self.note(f"{caller.name}: fault delay {delay:g} s @{pd:.4g} (before the router, "
+                      "outside the route timeout)")
+        if pa:
+            self.note(f"{caller.name}: fault abort {status} @{pa:.4g} (never retried)"
+                      + (f"; {extra}" if extra else ""))
+        return apply_fault(route.fault, inner)
+
+    def _cluster(self, caller: Caller, dest: Destination, req: Request,
+                 policy: RetryPolicy, timeout: float | None, share: float) -> Dist:
+        svc = short_host(dest.host)
+        service = self.topology.services.get(svc)
+        if service is None:
+            self.note(f"{caller.name}: unknown service {dest.host} → 503 (not modelled)")
+            return Dist.of(Resp(503, flag="UH"))
+        versions = list(service.versions)
+        if dest.subset is not None:
+            subset = find_subset(self.resources, svc, dest.subset)
+            if subset is None:
+                self.note(f"{caller.name} → {svc}: subset {dest.subset} not declared in any "
+                          "DestinationRule → 503 NC")
+                return Dist.of(Resp(503, flag="NC"))
+            versions = [v for v in versions
+                        if all({"app": svc, "version": v}.get(k) == val
+                               for k, val in subset.labels.items())]
+        hosts = [(v, self.topology.count(svc, v)) for v in versions]
+        hosts = [(v, n) for v, n in hosts if n > 0]
+        if self._depth == 0:
+            self.first_hop.append(ClusterUse(svc, dest.subset, dest.port.number if dest.port
+                                             else service.port, hosts, share))
+        if not hosts:
+            self.note(f"{caller.name} → {_dest_key(dest)}: no running instance → 503 "
+                      "no healthy upstream")
+            return Dist.of(Resp(503, flag="UH"))
+        sub = f" subset {dest.subset}" if dest.subset else ""
+        spread = ", ".join(f"{v} x{n}" for v, n in hosts)
+        self.note(f"{caller.name} → {svc}{sub}: {spread}")
+        upstreams = [(n, lambda v=v: self.serve(svc, v, req)) for v, n in hosts]
+        return attempts(upstreams, policy, timeout)
+
+    # -- apps ----------------------------------------------------------------------
+    def serve(self, svc: str, version: str, req: Request) -> Dist:
+        """The answer of app ``svc`` version ``version`` (server side, no VS applies, §0)."""
+        beh = self.topology.services[svc].versions[version]
+        if beh.httpbin:
+            return _httpbin(req.uri)
+        if not beh.endpoints:
+            out = Dist()
+            for r in beh.responses:
+                label = beh.label if r.status == 200 else None
+                out.add(Resp(r.status, label, r.seconds, 1 if r.seconds else 0), r.probability)
+            return out
+        endpoint = next((e for e in beh.endpoints if req.uri.startswith(e.prefix)), None)
+        if endpoint is None:
+            return Dist.of(Resp(200, beh.label))
+        headers = {k: v for k, v in req.headers.items() if k in beh.propagate}
+        if beh.sets_end_user and self.user:
+            headers["end-user"] = self.user  # BOOKINFO.md §1: from the session, not a header
+        self._depth += 1
+        try:
+            calls = []
+            for callee in endpoint.calls:
+                edge = self.topology.edge(svc, version, callee)
+                if edge is not None:
+                    calls.append((edge, self._app_call(svc, version, edge, headers)))
+        finally:
+            self._depth -= 1
+        return _compose(beh, endpoint.page, calls)
+
+    def _app_call(self, svc: str, version: str, edge: CallEdge, headers: dict[str, str]) -> Dist:
+        """The app's own client call: ``attempts`` tries of ``timeout`` each; a second try
+        follows a non-200 or a timeout (BOOKINFO.md §1 table)."""
+        caller = Caller(f"{svc}-{version}", {"app": svc, "version": version}, svc, version)
+        port = self.topology.services[edge.callee].port
+        mesh = self.hop(caller, edge.callee, port, Request(edge.path, headers))
+        out = Dist()
+        who = f"{svc}-{version} {edge.callee} call"
+
+        def step(elapsed: float, timers: int, extra: float, n: int, prob: float) -> None:
+            out.add_expectations(mesh, prob)
+            for r, s in mesh.items():
+                w = prob * s
+                if r.t >= edge.timeout:
+                    res = Resp(500, edge.on_failure, elapsed + edge.timeout, timers + 1, extra,
+                               "timeout")
+                else:
+                    res = replace(r, t=elapsed + r.t, timers=timers + r.timers,
+                                  extra=extra + r.extra)
+                    if r.status != 200:
+                        res = replace(res, label=edge.on_failure)
+                if res.status != 200 and n + 1 < edge.attempts:
+                    step(res.t, res.timers, res.extra, n + 1, w)
+                    continue
+                if res.status != 200:
+                    why = "timeout" if res.flag == "timeout" else f"status {res.status}"
+                    self.note(f"{who}: {edge.timeout:g} s timeout x {edge.attempts}: "
+                              f"{why} on every attempt → {edge.on_failure} at ≈{res.t:.1f} s")
+                out.add(res, w)
+
+        step(0.0, 0, 0.0, 0, 1.0)
+        return out
+
+
+def _compose(beh: Behaviour, page: bool, calls: list[tuple[CallEdge, Dist]]) -> Dist:
+    """Sequential calls of a composite app, combined into its answer."""
+    state: Dist = Dist.of(Resp(200, None))
+    failures: dict[Resp, tuple[str, ...]] = {}
+    for edge, call in calls:
+        nxt = Dist()
+        nxt.add_expectations(state, 1.0)
+        nxt.add_expectations(call, 1.0)
+        new_fail: dict[Resp, tuple[str, ...]] = {}
+        for a, pa in state.items():
+            for b, pb in call.items():
+                fails = failures.get(a, ())
+                if b.status != 200:
+                    fails = (*fails, edge.on_failure)
+                status = a.status if a.status != 200 else b.status
+                r = Resp(status, b.label if b.status == 200 else a.label,
+                         a.t + b.t, a.timers + b.timers, a.extra + b.extra, "|".join(fails))
+                nxt.add(r, pa * pb)
+                new_fail[r] = fails
+        state, failures = nxt, new_fail
+    out = Dist()
+    out.add_expectations(state, 1.0)
+    for r, p in state.items():
+        fails = failures.get(r, ())
+        if page:
+            if not fails:
+                label = beh.label or r.label
+            elif len(fails) == 1:
+                label = fails[0]
+            else:
+                label = beh.combined.get(frozenset(fails), fails[-1])
+            out.add(Resp(200, label, r.t, r.timers, r.extra), p)
+        else:
+            # BOOKINFO.md §1: the backend's status, or 500 when there was no response.
+            out.add(Resp(r.status, None, r.t, r.timers, r.extra), p)
+    return out
+
+
+def _httpbin(uri: str) -> Dist:
+    """go-httpbin: ``/status/<code>`` or weighted ``/status/200:0.5,503:0.5``, ``/delay/<s>``
+    (capped at 10 s), anything else 200."""
+    parts = uri.strip("/").split("/")
+    out = Dist()
+    if len(parts) >= 2 and parts[0] == "status":
+        choices: list[tuple[int, float]] = []
+        for item in parts[1].split(","):
+            code, _, weight = item.partition(":")
+            choices.append((int(code), float(weight) if weight else 1.0))
+        total = sum(w for _, w in choices)
+        for status, w in choices:
+            out.add(Resp(status), w / total)
+        return out
+    if len(parts) >= 2 and parts[0] == "delay":
+        seconds = min(float(parts[1]), 10.0)
+        return Dist.of(Resp(200, t=seconds, timers=1))
+    return Dist.of(Resp(200))
+
+
+def _dest_key(dest: Destination) -> str:
+    svc = short_host(dest.host)
+    return f"{svc}/{dest.subset}" if dest.subset else svc

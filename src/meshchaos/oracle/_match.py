@@ -1,0 +1,229 @@
+"""Which VirtualService route a proxy picks, and which versions a destination reaches.
+
+Follows ISTIO_SEMANTICS.md §1 (route matching, proxy selectors), §2 (destinations,
+subsets) and §7 (which DestinationRule policy a cluster gets).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from meshchaos.istio.model import (
+    DestinationRule,
+    Gateway,
+    HTTPMatchRequest,
+    HTTPRoute,
+    MatchKind,
+    Resource,
+    StringMatch,
+    Subset,
+    TrafficPolicy,
+    VirtualService,
+)
+
+NAMESPACE = "default"
+_SUFFIXES = (f".{NAMESPACE}.svc.cluster.local", f".{NAMESPACE}.svc", f".{NAMESPACE}")
+
+
+def short_host(host: str) -> str:
+    """``reviews.default.svc.cluster.local`` -> ``reviews`` (hosts are lowercased, §1)."""
+    h = host.lower()
+    for suffix in _SUFFIXES:
+        if h.endswith(suffix):
+            return h[: -len(suffix)]
+    return h
+
+
+def fqdn(service: str) -> str:
+    return f"{service}.{NAMESPACE}.svc.cluster.local"
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a proxy sees of one request: path (with query), headers (lowercase), method."""
+
+    path: str
+    headers: Mapping[str, str]
+    method: str = "GET"
+
+    @property
+    def uri(self) -> str:
+        return self.path.split("?", 1)[0]
+
+    @property
+    def query(self) -> dict[str, str]:
+        if "?" not in self.path:
+            return {}
+        out: dict[str, str] = {}
+        for part in self.path.split("?", 1)[1].split("&"):
+            k, _, v = part.partition("=")
+            out.setdefault(k, v)
+        return out
+
+
+@dataclass(frozen=True)
+class Picked:
+    """A matched route: the VirtualService, the route index and the route."""
+
+    vs: VirtualService
+    index: int
+    route: HTTPRoute
+    why: str
+
+
+def _string_match(m: StringMatch, value: str | None, *, ignore_case: bool = False) -> bool:
+    if value is None:
+        return False
+    if m.kind is None or (m.kind is MatchKind.REGEX and m.value == "*"):
+        return True  # presence match (§1)
+    if m.kind is MatchKind.REGEX:
+        return re.fullmatch(m.value, value) is not None
+    a, b = (value.lower(), m.value.lower()) if ignore_case else (value, m.value)
+    return a == b if m.kind is MatchKind.EXACT else a.startswith(b)
+
+
+def _match_one(m: HTTPMatchRequest, req: Request, port: int, authority: str,
+               proxy_gateway: str | None) -> bool:
+    if m.port is not None and m.port != port:
+        return False
+    if m.gateways and (proxy_gateway or "mesh") not in {_gw_name(g) for g in m.gateways}:
+        return False
+    if m.uri is not None and not _string_match(m.uri, req.uri, ignore_case=m.ignore_uri_case):
+        return False
+    if m.method is not None and not _string_match(m.method, req.method):
+        return False
+    if m.authority is not None and not _string_match(m.authority, authority):
+        return False
+    for name, sm in m.headers.items():
+        # Envoy compares header names case-insensitively, values case-sensitively (§1).
+        if not _string_match(sm, req.headers.get(name.lower())):
+            return False
+    for name, sm in m.without_headers.items():
+        value = req.headers.get(name.lower())
+        # invert_match + treat_missing_header_as_empty, except presence matches (§1).
+        if sm.kind is None:
+            if value is not None:
+                return False
+        elif _string_match(sm, "" if value is None else value):
+            return False
+    query = req.query
+    return all(_string_match(sm, query.get(k)) for k, sm in m.query_params.items())
+
+
+def _gw_name(name: str) -> str:
+    return name.split("/", 1)[-1]
+
+
+def _describe(m: HTTPMatchRequest) -> str:
+    parts: list[str] = []
+    if m.uri is not None:
+        parts.append(f"uri {m.uri.kind or 'present'} {m.uri.value}")
+    for k, sm in m.headers.items():
+        parts.append(f"{k} {sm.kind or 'present'} {sm.value}".rstrip())
+    for k, sm in m.without_headers.items():
+        parts.append(f"without {k} {sm.kind or 'present'} {sm.value}".rstrip())
+    if m.source_labels:
+        parts.append(f"sourceLabels {m.source_labels}")
+    return ", ".join(parts) or "catch-all"
+
+
+def _host_matches(vs_host: str, service: str) -> bool:
+    h = vs_host.lower()
+    return short_host(h) == service or (
+        "*" in h and fnmatch.fnmatch(fqdn(service), h))
+
+
+def _vs_for_sidecar(vs: VirtualService) -> bool:
+    return not vs.gateways or "mesh" in vs.gateways
+
+
+def find_virtual_service(resources: Sequence[Resource], service: str,
+                         gateway: str | None) -> VirtualService | None:
+    """The VirtualService the proxy uses for ``service``; the first one wins (§1: a later
+    one for the same host is dropped as a duplicate domain; which is later is UNCONFIRMED)."""
+    gateways = {r.metadata.name for r in resources if isinstance(r, Gateway)}
+    for r in resources:
+        if not isinstance(r, VirtualService):
+            continue
+        if gateway is None:
+            if not _vs_for_sidecar(r):
+                continue
+            if any(_host_matches(h, service) for h in r.hosts):
+                return r
+        else:
+            bound = {_gw_name(g) for g in r.gateways} - {"mesh"}
+            if not bound or (gateways and not bound & gateways):
+                continue
+            if "*" in r.hosts or any(_host_matches(h, service) for h in r.hosts):
+                return r
+    return None
+
+
+def pick_route(vs: VirtualService, req: Request, port: int, authority: str,
+               labels: Mapping[str, str], gateway: str | None) -> Picked | None:
+    """The first route whose match accepts the request; None is Envoy's 404 NR (§1)."""
+    for i, route in enumerate(vs.http):
+        matches = route.match or (HTTPMatchRequest(),)
+        for m in matches:
+            # sourceLabels decide whether the route exists on this proxy at all (§1).
+            if m.source_labels and any(labels.get(k) != v for k, v in m.source_labels.items()):
+                continue
+            if _match_one(m, req, port, authority, gateway):
+                # Istio stops emitting routes after the first catch-all, but a
+                # catch-all always matches, so first-match order already covers it.
+                return Picked(vs, i, route, _describe(m))
+    return None
+
+
+def find_destination_rule(resources: Sequence[Resource], service: str) -> DestinationRule | None:
+    for r in resources:
+        if isinstance(r, DestinationRule) and _host_matches(r.host, service):
+            return r
+    return None
+
+
+def find_subset(resources: Sequence[Resource], service: str, name: str) -> Subset | None:
+    """The subset as declared in the service's DestinationRule; None: no such cluster (NC)."""
+    dr = find_destination_rule(resources, service)
+    if dr is None:
+        return None
+    for s in dr.subsets:
+        if s.name == name:
+            return s
+    return None
+
+
+def cluster_policy(resources: Sequence[Resource], service: str, subset: str | None,
+                   port: int) -> TrafficPolicy | None:
+    """The traffic policy of cluster ``outbound|port|subset|service`` (§7 merge rules)."""
+    dr = find_destination_rule(resources, service)
+    if dr is None:
+        return None
+    base = _port_level(dr.traffic_policy, port)
+    if subset is None:
+        return base
+    sub = next((s for s in dr.subsets if s.name == subset), None)
+    if sub is None or sub.traffic_policy is None:
+        return base
+    own = _port_level(sub.traffic_policy, port)
+    if base is None:
+        return own
+    assert own is not None
+    return TrafficPolicy(
+        load_balancer=own.load_balancer or base.load_balancer,
+        connection_pool=own.connection_pool or base.connection_pool,
+        outlier_detection=own.outlier_detection or base.outlier_detection,
+    )
+
+
+def _port_level(tp: TrafficPolicy | None, port: int) -> TrafficPolicy | None:
+    if tp is None:
+        return None
+    for p in tp.port_level_settings:
+        if p.port.number == port:
+            # A port entry replaces the whole top-level policy (§7).
+            return TrafficPolicy(p.load_balancer, p.connection_pool, p.outlier_detection)
+    return tp

@@ -1,0 +1,98 @@
+"""Bounds for connection pools and outlier detection (ISTIO_SEMANTICS §7, §10)."""
+
+from __future__ import annotations
+
+import pytest
+from oracle_helpers import check
+
+from meshchaos.istio.parse import load_text
+from meshchaos.oracle import BOOKINFO, RequestClass, Timing, predict
+from meshchaos.oracle._bounds import ejection_cycles
+
+POOL = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: httpbin}
+spec:
+  host: httpbin
+  trafficPolicy:
+    connectionPool:
+      tcp: {maxConnections: 1}
+      http: {http1MaxPendingRequests: 1, maxRequestsPerConnection: 1}
+"""
+
+
+def load(c: int, n: int | None = None) -> RequestClass:
+    return RequestClass(path="/get", source="client", host="httpbin", port=8000,
+                        concurrency=c, requests=n)
+
+
+def test_pool_at_concurrency_one_never_overflows() -> None:
+    p = predict(load_text(POOL), load(1))
+    check(p, "status:200", 1.0)
+    assert p.share("status:503") is None
+    assert any("overflow share exactly 0" in line for line in p.reasoning)
+
+
+def test_pool_at_concurrency_three_overflows_some() -> None:
+    p = predict(load_text(POOL), load(3, 100))
+    share = p.share("status:503")
+    assert share is not None
+    assert not share.is_exact
+    lo, hi = share.bounds
+    # two worker threads may each admit up to capacity 2: no guaranteed overflow at c=3
+    assert lo == pytest.approx(0.0)
+    assert hi == pytest.approx(0.99)
+    assert 0 < share.probability < 1
+    assert share.probability == pytest.approx(1 / 3)
+    assert sum(o.probability for o in p.outcomes) == pytest.approx(1.0)
+
+
+def test_pool_lower_bound_with_one_worker() -> None:
+    p = predict(load_text(POOL), load(6), timing=Timing(proxy_workers=1))
+    lo, hi = p.share("status:503").bounds  # type: ignore[union-attr]
+    assert lo == pytest.approx(4 / 6)  # (c - capacity) / c
+    assert hi == pytest.approx(1.0)
+    ok_lo, ok_hi = p.share("status:200").bounds  # type: ignore[union-attr]
+    assert (ok_lo, ok_hi) == (pytest.approx(0.0), pytest.approx(2 / 6))
+
+
+OUTLIER = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: httpbin}
+spec:
+  host: httpbin
+  trafficPolicy:
+    outlierDetection:
+      consecutive5xxErrors: 2
+      interval: 1s
+      baseEjectionTime: 30s
+      maxEjectionPercent: %d
+"""
+
+ONE_BAD = BOOKINFO.scaled(**{"httpbin-v2": 0, "httpbin-v-faulty": 1})
+
+
+def test_outlier_bound_counts_ejection_cycles() -> None:
+    req = RequestClass(path="/get", source="client", host="httpbin", port=8000,
+                       requests=1000, duration=60.0)
+    p = predict(load_text(OUTLIER % 100), req, ONE_BAD)
+    lo, hi = p.share("status:503").bounds  # type: ignore[union-attr]
+    # ejected after 2 consecutive 5xx; back after 30 s; again after 60 s more: 2 cycles
+    assert (lo, hi) == (pytest.approx(2 / 1000), pytest.approx(4 / 1000))
+    assert p.share("status:200").bounds[1] == pytest.approx(1 - 2 / 1000)  # type: ignore[union-attr]
+
+
+def test_outlier_never_ejects_below_max_ejection_percent() -> None:
+    req = RequestClass(path="/get", source="client", host="httpbin", port=8000, requests=1000)
+    p = predict(load_text(OUTLIER % 10), req, ONE_BAD)
+    check(p, "status:503", 0.5)  # 1 of 2 hosts; 10 % < 50 %: never ejected
+    assert p.share("status:503").is_exact  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("duration", "cycles"), [(None, 1), (29.0, 1), (30.0, 2), (89.0, 2),
+                                                  (90.0, 3)])
+def test_ejection_cycles(duration: float | None, cycles: int) -> None:
+    assert ejection_cycles(30.0, duration) == cycles
+
