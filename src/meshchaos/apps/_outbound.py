@@ -10,7 +10,6 @@ connection error would.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -92,7 +91,7 @@ class Outbound:
             ) as resp:
                 data = await resp.read()
                 return Reply(resp.status, data)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
             return Reply(None, error=f"{type(exc).__name__}: {exc}")
 
     async def close(self) -> None:

@@ -1,0 +1,51 @@
+"""details v1 (BOOKINFO.md §2): static book details as JSON.
+
+The external-book-service mode of the v2 image (Google Books) is not emulated: the
+local mesh has no internet, and no scenario depends on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from meshchaos.apps import _common
+from meshchaos.apps._outbound import Outbound
+
+
+def book_details(product_id: int) -> dict[str, object]:
+    """The details of a book, keys in the order the real service emits them."""
+    return {
+        "id": product_id,
+        "author": "William Shakespeare",
+        "year": 1595,
+        "type": "paperback",
+        "pages": 200,
+        "publisher": "PublisherA",
+        "language": "English",
+        "ISBN-10": "1234567890",
+        "ISBN-13": "123-1234567890",
+    }
+
+
+async def _health(request: web.Request) -> web.Response:
+    return _common.json_response({"status": "Details is healthy"})
+
+
+async def _details(request: web.Request) -> web.Response:
+    raw = request.match_info["id"]
+    try:
+        product_id = int(raw)
+    except ValueError:
+        return _common.json_response({"error": "please provide numeric product id"}, 400)
+    return _common.json_response(book_details(product_id))
+
+
+def make_app(env: Mapping[str, str], outbound: Outbound) -> web.Application:
+    """The details app. ``outbound`` is unused (v1 calls nothing) but kept for a uniform API."""
+    del env, outbound
+    app = _common.new_app()
+    app.router.add_get("/health", _health)
+    app.router.add_get("/details/{id}", _details)
+    return app

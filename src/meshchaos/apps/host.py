@@ -1,0 +1,274 @@
+"""The app host: many app instances in one asyncio process, driven over stdin/stdout.
+
+Run as ``python -m meshchaos.apps.host``. Each stdin line is one JSON command; each
+gets exactly one JSON line on stdout, in order::
+
+    {"cmd":"start","instances":[{"id":"reviews-v2-0","app":"reviews","env":{...},"proxy":null}]}
+        -> {"ok":true,"ports":{"reviews-v2-0":40001}}
+    {"cmd":"proxy","proxies":{"reviews-v2-0":"http://127.0.0.1:41000"}}   -> {"ok":true}
+    {"cmd":"stop","ids":["reviews-v2-0"]}                                  -> {"ok":true}
+    {"cmd":"records","id":"httpbin-v2-0"}                  -> {"ok":true,"records":[...]}
+    {"cmd":"ping"}                                                          -> {"ok":true}
+    anything else                                        -> {"ok":false,"error":"..."}
+
+Every instance is its own aiohttp server on 127.0.0.1:<ephemeral>. ``stop`` closes
+the listener and aborts open connections at once, as a crashed pod would; the
+instance's records stay readable until its id is started again. ``env.HOSTNAME``
+defaults to the instance id (reviews reports it as ``podname``). The host exits
+on stdin EOF (so it dies with its parent), SIGTERM or SIGINT.
+
+Startup is kept short: aiohttp and the apps are imported on a background thread
+while the first command is awaited, so ``ping`` answers at once and ``start``
+waits only for whatever of that import is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import json
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from meshchaos.apps._outbound import Outbound
+
+APPS = ("productpage", "details", "reviews", "ratings", "httpbin")
+_STOP_GRACE_S = 2.0
+_LINE_LIMIT = 64 * 1024 * 1024
+
+
+def _preload() -> None:
+    importlib.import_module("aiohttp.web")
+    for name in APPS:
+        importlib.import_module(f"meshchaos.apps.{name}")
+
+
+_preloader = threading.Thread(target=_preload, name="preload", daemon=True)
+
+
+class CommandError(Exception):
+    """A command that cannot be carried out; its message goes back to the caller."""
+
+
+@dataclass
+class _Instance:
+    id: str
+    app: web.Application
+    runner: web.AppRunner
+    server: asyncio.Server
+    outbound: Outbound
+    port: int
+
+
+class Host:
+    """The instances of one host process and the commands that act on them."""
+
+    def __init__(self) -> None:
+        self.instances: dict[str, _Instance] = {}
+        self.stopped_records: dict[str, list[dict[str, Any]]] = {}
+
+    async def handle(self, command: Any) -> dict[str, Any]:
+        """Run one decoded command and return its answer."""
+        if not isinstance(command, dict):
+            raise CommandError("a command must be a JSON object")
+        name = command.get("cmd")
+        if name == "ping":
+            return {"ok": True}
+        if name == "start":
+            return {"ok": True, "ports": await self.start(command.get("instances"))}
+        if name == "proxy":
+            self.set_proxies(command.get("proxies"))
+            return {"ok": True}
+        if name == "stop":
+            await self.stop(command.get("ids"))
+            return {"ok": True}
+        if name == "records":
+            return {"ok": True, "records": self.records(command.get("id"))}
+        raise CommandError(f"unknown cmd {name!r}; known: ping, start, proxy, stop, records")
+
+    async def start(self, specs: Any) -> dict[str, int]:
+        """Start every instance of ``specs``, or none of them."""
+        if not isinstance(specs, list) or not specs:
+            raise CommandError("start: 'instances' must be a non-empty list")
+        checked = [_check_spec(spec, i) for i, spec in enumerate(specs)]
+        ids = [c[0] for c in checked]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1 or i in self.instances})
+        if duplicates:
+            raise CommandError(f"start: ids already running or repeated: {duplicates}")
+        if _preloader.ident is not None:  # started by main(); not when Host is used in-process
+            _preloader.join()
+        _preload()  # no-op once imported
+        results = await asyncio.gather(*(_launch(*c) for c in checked), return_exceptions=True)
+        started = [r for r in results if isinstance(r, _Instance)]
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            await asyncio.gather(*(_abort(inst) for inst in started))
+            raise CommandError(f"start failed: {failures[0]!r}")
+        for inst in started:
+            self.instances[inst.id] = inst
+            self.stopped_records.pop(inst.id, None)
+        return {inst.id: inst.port for inst in started}
+
+    def set_proxies(self, proxies: Any) -> None:
+        """Point instances' outbound calls at their sidecars (None unsets)."""
+        if not isinstance(proxies, dict):
+            raise CommandError("proxy: 'proxies' must be an object of id -> URL")
+        unknown = sorted(set(proxies) - set(self.instances))
+        if unknown:
+            raise CommandError(f"proxy: unknown instance ids {unknown}")
+        for inst_id, url in proxies.items():
+            if url is not None and not isinstance(url, str):
+                raise CommandError(f"proxy: URL of {inst_id!r} must be a string or null")
+        for inst_id, url in proxies.items():
+            self.instances[inst_id].outbound.proxy = url
+
+    async def stop(self, ids: Any) -> None:
+        """Crash the instances ``ids``: listener closed, connections reset at once."""
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise CommandError("stop: 'ids' must be a list of instance ids")
+        known = [self.instances.pop(i) for i in ids if i in self.instances]
+        for inst in known:
+            self.stopped_records[inst.id] = _records(inst.app)
+        await asyncio.gather(*(_abort(inst) for inst in known))
+        unknown = sorted(set(ids) - {inst.id for inst in known})
+        if unknown:
+            raise CommandError(f"stop: unknown instance ids {unknown} (the others were stopped)")
+
+    def records(self, inst_id: Any) -> list[dict[str, Any]]:
+        """The requests instance ``inst_id`` received (also after it was stopped)."""
+        if isinstance(inst_id, str):
+            if inst_id in self.instances:
+                return _records(self.instances[inst_id].app)
+            if inst_id in self.stopped_records:
+                return self.stopped_records[inst_id]
+        raise CommandError(f"records: unknown instance id {inst_id!r}")
+
+    async def close(self) -> None:
+        """Crash every instance (used on exit)."""
+        instances, self.instances = list(self.instances.values()), {}
+        await asyncio.gather(*(_abort(inst) for inst in instances))
+
+
+def _check_spec(spec: Any, index: int) -> tuple[str, str, dict[str, str], str | None]:
+    where = f"start: instances[{index}]"
+    if not isinstance(spec, dict):
+        raise CommandError(f"{where}: must be an object")
+    inst_id, app, env, proxy = spec.get("id"), spec.get("app"), spec.get("env") or {}, None
+    if not isinstance(inst_id, str) or not inst_id:
+        raise CommandError(f"{where}.id: must be a non-empty string")
+    if app not in APPS:
+        raise CommandError(f"{where}.app: {app!r} is not an app; known: {', '.join(APPS)}")
+    if not isinstance(env, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+    ):
+        raise CommandError(f"{where}.env: must be an object of strings")
+    proxy = spec.get("proxy")
+    if proxy is not None and not isinstance(proxy, str):
+        raise CommandError(f"{where}.proxy: must be a string or null")
+    return inst_id, str(app), {"HOSTNAME": inst_id, **env}, proxy
+
+
+async def _launch(inst_id: str, app_name: str, env: dict[str, str], proxy: str | None) -> _Instance:
+    from aiohttp import web
+
+    from meshchaos.apps._outbound import Outbound
+
+    module = importlib.import_module(f"meshchaos.apps.{app_name}")
+    outbound = Outbound(proxy)
+    app: web.Application = module.make_app(env, outbound)
+    # access_log=None: a log line per request would cost more than most handlers.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    assert runner.server is not None  # set by setup()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(runner.server, "127.0.0.1", 0, backlog=1024)
+    port = int(server.sockets[0].getsockname()[1])
+    return _Instance(inst_id, app, runner, server, outbound, port)
+
+
+async def _abort(inst: _Instance) -> None:
+    inst.server.close()
+    handlers = inst.runner.server.connections if inst.runner.server is not None else []
+    for handler in handlers:
+        if handler.transport is not None:
+            handler.transport.abort()
+    _common().cancel_in_flight(inst.app)
+    await inst.outbound.close()
+    # The listener is already gone; whatever a slow cleanup leaves dies with the process.
+    with contextlib.suppress(TimeoutError, OSError):
+        await asyncio.wait_for(inst.runner.cleanup(), _STOP_GRACE_S)
+
+
+def _common() -> Any:
+    # Imported late: the host answers its first command before aiohttp is loaded.
+    return importlib.import_module("meshchaos.apps._common")
+
+
+def _records(app: web.Application) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = _common().records(app)
+    return records
+
+
+def _reply(answer: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(answer, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+async def _serve() -> None:
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    reader = asyncio.StreamReader(limit=_LINE_LIMIT)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    host = Host()
+    try:
+        while True:
+            try:
+                line = await reader.readline()
+            except ValueError as exc:  # a line over the limit
+                _reply({"ok": False, "error": f"command too long: {exc}"})
+                continue
+            if not line:
+                return  # stdin EOF: our parent is gone or done with us
+            if not line.strip():
+                continue
+            try:
+                answer = await host.handle(json.loads(line))
+            except CommandError as exc:
+                answer = {"ok": False, "error": str(exc)}
+            except ValueError as exc:
+                answer = {"ok": False, "error": f"bad JSON: {exc}"}
+            except Exception as exc:  # a broken command must not kill every instance
+                answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            _reply(answer)
+    finally:
+        await host.close()
+
+
+def main() -> int:
+    """Entry point of ``python -m meshchaos.apps.host``."""
+    _preloader.start()
+    loop_factory = None
+    # uvloop is optional: faster when present, never a dependency.
+    with contextlib.suppress(ImportError):
+        loop_factory = importlib.import_module("uvloop").new_event_loop
+    # CancelledError: SIGTERM or SIGINT cancelled the command loop.
+    with (
+        asyncio.Runner(loop_factory=loop_factory) as runner,
+        contextlib.suppress(asyncio.CancelledError),
+    ):
+        runner.run(_serve())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

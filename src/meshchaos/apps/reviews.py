@@ -1,0 +1,98 @@
+"""reviews v1/v2/v3 (BOOKINFO.md §3): two reviews, with stars from ratings when enabled.
+
+Always answers 200: a failed ratings call (non-200, timeout, connection error, a
+missing reviewer) turns into ``"rating": {"error": "Ratings service is currently
+unavailable"}`` on the affected review, never into a reviews error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from meshchaos.apps import _common
+from meshchaos.apps._outbound import Outbound
+
+RATINGS_UNAVAILABLE = "Ratings service is currently unavailable"
+REVIEWS = (
+    (
+        "Reviewer1",
+        "An extremely entertaining play by Shakespeare. The slapstick humour is refreshing!",
+    ),
+    (
+        "Reviewer2",
+        "Absolutely fun and entertaining. The play lacks thematic depth when compared "
+        "to other plays by Shakespeare.",
+    ),
+)
+
+
+def ratings_timeout(star_color: str) -> float:
+    """The ratings client timeout in seconds: 10 s for black stars, 2.5 s otherwise."""
+    return 10.0 if star_color == "black" else 2.5
+
+
+class _Reviews:
+    def __init__(self, env: Mapping[str, str], outbound: Outbound) -> None:
+        self.outbound = outbound
+        self.ratings_enabled = env.get("ENABLE_RATINGS", "false").lower() == "true"
+        self.star_color = env.get("STAR_COLOR") or "black"
+        self.timeout = ratings_timeout(self.star_color) * _common.timeout_scale(env)
+        self.ratings_base = _common.service_base(env, "ratings")
+        self.podname = env.get("HOSTNAME", "")
+        self.clustername = env.get("CLUSTER_NAME") or "null"
+
+    async def health(self, request: web.Request) -> web.Response:
+        # The Java service answers with a space after the colon.
+        return web.Response(
+            text='{"status": "Reviews is healthy"}', content_type="application/json"
+        )
+
+    async def _stars(self, request: web.Request, product_id: int) -> dict[str, int]:
+        headers = _common.copy_headers(request, _common.PROPAGATED_HEADERS)
+        headers.setdefault("accept", "application/json")
+        reply = await self.outbound.get(
+            f"{self.ratings_base}/ratings/{product_id}", headers=headers, timeout=self.timeout
+        )
+        if not reply.ok:
+            return {}
+        try:
+            ratings = reply.json()["ratings"]
+            return {name: int(ratings[name]) for name, _ in REVIEWS if name in ratings}
+        except (ValueError, KeyError, TypeError):
+            return {}
+
+    async def reviews(self, request: web.Request) -> web.Response:
+        try:
+            product_id = int(request.match_info["id"])
+        except ValueError:
+            # JAX-RS cannot bind a non-integer path parameter: no such resource.
+            raise web.HTTPNotFound() from None
+        stars = await self._stars(request, product_id) if self.ratings_enabled else {}
+        reviews: list[dict[str, object]] = []
+        for reviewer, text in REVIEWS:
+            review: dict[str, object] = {"reviewer": reviewer, "text": text}
+            if self.ratings_enabled:
+                if reviewer in stars:
+                    review["rating"] = {"stars": stars[reviewer], "color": self.star_color}
+                else:
+                    review["rating"] = {"error": RATINGS_UNAVAILABLE}
+            reviews.append(review)
+        body = {
+            "id": str(product_id),
+            "podname": self.podname,
+            "clustername": self.clustername,
+            "reviews": reviews,
+        }
+        return web.Response(text=json.dumps(body), content_type="application/json")
+
+
+def make_app(env: Mapping[str, str], outbound: Outbound) -> web.Application:
+    """The reviews app; ``ENABLE_RATINGS`` and ``STAR_COLOR`` pick v1, v2 or v3."""
+    state = _Reviews(env, outbound)
+    app = _common.new_app()
+    app.router.add_get("/health", state.health)
+    app.router.add_get("/reviews/{id}", state.reviews)
+    return app
