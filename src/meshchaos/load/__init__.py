@@ -1,1 +1,23 @@
-"""meshchaos.load."""
+"""meshchaos.load: the load generator, its classifiers and the ``load`` CLI verb.
+
+>>> result = run_load(LoadTarget("http://127.0.0.1:8080/productpage"),
+...                   LoadPlan(concurrency=8, requests=1000), classify_bookinfo)  # doctest: +SKIP
+"""
+
+from meshchaos.load.classify import Classifier, classify_bookinfo, classify_status
+from meshchaos.load.engine import drive, run_load
+from meshchaos.load.plan import LoadPlan, LoadTarget, parse_duration
+from meshchaos.load.result import LoadResult, Sample
+
+__all__ = [
+    "Classifier",
+    "LoadPlan",
+    "LoadResult",
+    "LoadTarget",
+    "Sample",
+    "classify_bookinfo",
+    "classify_status",
+    "drive",
+    "parse_duration",
+    "run_load",
+]
