@@ -22,9 +22,12 @@ class AdminError(Exception):
 class ConfigVersions:
     """The xDS versions one Envoy runs, read from ``/config_dump``."""
 
-    cds: str  # version_info of the last CDS update it accepted ("" before any)
+    # The last accepted CDS version. From sync_versions: every accepted update; from
+    # config_versions (the dump): only updates that changed some cluster.
+    cds: str
     routes: dict[str, str] = field(default_factory=dict)  # route config name -> version_info
     warming_clusters: int = 0
+    rejected: int = 0  # sum of the *.update_rejected counters (only from sync_versions)
 
 
 class EnvoyAdmin:
@@ -82,11 +85,12 @@ class EnvoyAdmin:
         for cfg in data.get("configs", []):
             kind = cfg.get("@type", "").rsplit(".", 1)[-1]
             if kind == "ClustersConfigDump":
-                # The top-level version is the last CDS response Envoy accepted; a cluster
-                # that did not change keeps the version of the update that last changed it.
+                # The top-level version moves only with an update that changed a cluster;
+                # an unchanged cluster keeps the version of the update that last changed it.
                 cds = cfg.get("version_info", "")
                 if not cds:
-                    versions = [c.get("version_info", "") for c in cfg.get("dynamic_active_clusters", [])]
+                    active = cfg.get("dynamic_active_clusters", [])
+                    versions = [c.get("version_info", "") for c in active]
                     cds = max(versions, key=_version_key, default="")
                 warming = len(cfg.get("dynamic_warming_clusters", []))
             elif kind == "RoutesConfigDump":
@@ -94,6 +98,39 @@ class EnvoyAdmin:
                     name = rc.get("route_config", {}).get("name", "")
                     routes[name] = rc.get("version_info", "")
         return ConfigVersions(cds=cds, routes=routes, warming_clusters=warming)
+
+    def sync_versions(self) -> ConfigVersions:
+        """The same versions from stats, ~10x cheaper than ``/config_dump`` (for polling).
+
+        ``cluster_manager.cds.version_text`` is the value the config dump shows as the CDS
+        version; ``http.<stat prefix>.rds.<route config>.version_text`` is each route
+        config's version.
+        """
+        status, body = self.get("/stats?filter=(version_text|warming_clusters|update_rejected)$")
+        if status != 200:
+            raise AdminError(f"Envoy admin {self.address}/stats: HTTP {status}")
+        cds, routes, warming, rejected = "", {}, 0, 0
+        for line in body.decode(errors="replace").splitlines():
+            name, _, value = line.partition(": ")
+            value = value.strip().strip('"')
+            if name.endswith(".update_rejected"):
+                rejected += int(value or 0)
+            elif name == "cluster_manager.cds.version_text":
+                cds = value
+            elif name == "cluster_manager.warming_clusters":
+                warming = int(value or 0)
+            elif name.startswith("http.") and ".rds." in name and name.endswith(".version_text"):
+                route = name.split(".rds.", 1)[1].removesuffix(".version_text")
+                routes[route] = value
+        return ConfigVersions(cds, routes, warming_clusters=warming, rejected=rejected)
+
+    def route_versions(self) -> dict[str, str]:
+        """Route config name -> version, from ``/config_dump?resource=dynamic_route_configs``."""
+        data = self.get_json("/config_dump?resource=dynamic_route_configs")
+        return {
+            rc.get("route_config", {}).get("name", ""): rc.get("version_info", "")
+            for rc in data.get("configs", [])
+        }
 
     def stats(self) -> dict[str, int]:
         """Every counter and gauge, from ``/stats?format=json`` (histograms left out)."""

@@ -6,7 +6,6 @@ Layout of a state dir (``.meshchaos/`` by default)::
     mesh.json      the small contract other tools read (backend, gateway_url, clients, owner_pid)
     lock           fcntl lock shared by the owner and every attached process
     proxies/NAME/  bootstrap.json, admin.txt, envoy.log and xds/ (the files Envoy watches)
-    hosts/N.log    stderr of app host N
 
 ``state.json`` is the single source of truth: the owner and attached processes (``meshchaos
 apply`` in another terminal) read it, change it and write it back under the lock.
@@ -167,9 +166,6 @@ class StateDir:
     def xds_dir(self, name: str) -> Path:
         return self.proxy_dir(name) / "xds"
 
-    def host_log(self, index: int) -> Path:
-        return self.path / "hosts" / f"{index}.log"
-
     def exists(self) -> bool:
         return self.state_file.exists()
 
@@ -201,11 +197,17 @@ class StateDir:
         write_json_atomic(self.state_file, state.to_json())
         write_json_atomic(self.mesh_file, state.mesh_json())
 
-    def clear(self, *, remove_dir: bool) -> None:
-        """Delete everything meshchaos put here; remove the dir itself if ``remove_dir``."""
+    def clear(self, *, remove_dir: bool, keep_lock: bool = False) -> None:
+        """Delete everything meshchaos put here; remove the dir itself if ``remove_dir``.
+
+        ``keep_lock``: leave the lock file, because a process holding the lock must keep
+        excluding the others (a new file would be a new, unlocked, lock).
+        """
         if not self.path.exists():
             return
         for child in self.path.iterdir():
+            if keep_lock and child.name == LOCK_FILE:
+                continue
             if child.is_dir() and not child.is_symlink():
                 shutil.rmtree(child, ignore_errors=True)
             else:

@@ -1,0 +1,91 @@
+"""Helpers shared by the local mesh integration tests (no fixtures: see each module)."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from meshchaos.mesh.local.state import MeshState, StateDir, is_same_process
+
+TITLE = b"<title>Simple Bookstore App</title>"
+
+
+def get(url_base: str, path: str, *, proxy: str | None = None,
+        headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """One GET, directly or through an HTTP proxy (absolute-form URI)."""
+    target = proxy or url_base
+    host, port = target.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("GET", url_base + path if proxy else path, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def recorded_pids(state: MeshState) -> list[tuple[int, int]]:
+    """(pid, start ticks) of every process a state records."""
+    procs = [(p.pid, p.start_ticks) for p in state.proxies.values() if p.pid]
+    return procs + [(h.pid, h.start_ticks) for h in state.hosts]
+
+
+def listening_ports() -> set[int]:
+    """Every TCP port in LISTEN state on this machine (IPv4 and IPv6)."""
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def state_ports(state: MeshState) -> set[int]:
+    ports = set()
+    for p in state.proxies.values():
+        ports.update(p.listeners.values())
+        if p.admin:
+            ports.add(int(p.admin.rsplit(":", 1)[1]))
+        if p.app_port:
+            ports.add(p.app_port)
+    return ports
+
+
+def wait_for(check, timeout: float = 10.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout} s")
+        time.sleep(0.02)
+
+
+def all_gone(procs: Iterable[tuple[int, int]]) -> bool:
+    return not any(is_same_process(pid, ticks) for pid, ticks in procs)
+
+
+def load_state(path: Path) -> MeshState:
+    state = StateDir(path).load()
+    assert state is not None, f"no state in {path}"
+    return state
+
+
+def envoy_children_of(pid: int) -> list[int]:
+    """Pids whose parent is ``pid`` (to see that nothing outlives a killed owner)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rfind(")") + 2:].split()[1]) == pid:
+                out.append(int(d.name))
+    return out
+
+
+__all__ = ["TITLE", "all_gone", "envoy_children_of", "get", "listening_ports", "load_state",
+           "os", "recorded_pids", "state_ports", "wait_for"]
