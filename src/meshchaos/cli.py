@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -76,16 +77,25 @@ def build_parser() -> argparse.ArgumentParser:
     for verb, what in (("apply", "apply Istio resources"), ("delete", "delete Istio resources")):
         p = sub.add_parser(verb, help=f"{what}; returns once every proxy runs the new config")
         _state_dir(p)
-        p.add_argument("-f", "--filename", action="append", required=True, type=Path,
-                       help="YAML file (repeatable; multi-document and List kinds allowed)")
+        p.add_argument(
+            "-f",
+            "--filename",
+            action="append",
+            required=True,
+            type=Path,
+            help="YAML file (repeatable; multi-document and List kinds allowed)",
+        )
 
     p = sub.add_parser("get", help="list the Istio resources in force")
     _state_dir(p)
-    p.add_argument("kind", choices=("virtualservices", "destinationrules", "gateways",
-                                    "vs", "dr", "gw", "all"))
+    p.add_argument(
+        "kind", choices=("virtualservices", "destinationrules", "gateways", "vs", "dr", "gw", "all")
+    )
     p.add_argument("-o", "--output", choices=("table", "yaml"), default="table")
 
-    p = sub.add_parser("status", help="every proxy and its config version, like istioctl proxy-status")
+    p = sub.add_parser(
+        "status", help="every proxy and its config version, like istioctl proxy-status"
+    )
     _state_dir(p)
 
     p = sub.add_parser("stats", help="Envoy counters of a workload's sidecars or of the gateway")
@@ -100,11 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_mutually_exclusive_group()
     g.add_argument("-n", "--requests", type=int, default=None)
     g.add_argument("-t", "--duration", default=None, help="e.g. 10s, 1m")
-    p.add_argument("--qps", type=float, default=None, help="open loop at this rate (0 = closed loop)")
+    p.add_argument(
+        "--qps", type=float, default=None, help="open loop at this rate (0 = closed loop)"
+    )
     p.add_argument("-H", "--header", action="append", default=[], help="'Name: value' (repeatable)")
     p.add_argument("--user", default=None, help="log in to Bookinfo as this user first")
-    p.add_argument("--from", dest="source", default=None,
-                   help="send through this in-mesh client workload's sidecar (e.g. client)")
+    p.add_argument(
+        "--from",
+        dest="source",
+        default=None,
+        help="send through this in-mesh client workload's sidecar (e.g. client)",
+    )
     p.add_argument("--timeout", default="30s", help="per-request client timeout")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -114,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", default=None)
     p.add_argument("-H", "--header", action="append", default=[])
     p.add_argument("--from", dest="source", default="gateway")
+    p.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="do not assume the baseline every mesh starts with (gateway, version subsets)",
+    )
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("report", help="render the HTML report of a run (not available yet)")
@@ -146,6 +167,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); not an error of ours. Point stdout at
+        # devnull so the interpreter's final flush doesn't raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

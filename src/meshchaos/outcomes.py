@@ -12,7 +12,7 @@ from enum import StrEnum
 
 
 class Bookinfo(StrEnum):
-    """Outcome classes of a Bookinfo ``/productpage`` (or ``/api/v1/products/0/reviews``) request."""
+    """Outcome classes of a Bookinfo product page (or its reviews API) request."""
 
     REVIEWS_V1 = "reviews-v1"  # reviews shown, no stars, no ratings message
     REVIEWS_V2 = "reviews-v2-black"  # black stars

@@ -54,8 +54,12 @@ def to_json(p: Prediction) -> dict[str, object]:
 def predict(args: argparse.Namespace) -> int:
     """Entry point of ``meshchaos predict`` (see ``meshchaos.cli``)."""
     from meshchaos.istio.parse import load_files
+    from meshchaos.manifests import baseline_paths, merge
 
-    resources = load_files([Path(f) for f in args.filename]) if args.filename else []
+    # The same starting point as a mesh: Bookinfo's gateway and version subsets.
+    base = [] if args.no_baseline else load_files(baseline_paths())
+    given = load_files([Path(f) for f in args.filename]) if args.filename else []
+    resources = merge(base, given)
     prediction = _predict(resources, request_from_args(args))
     if args.json:
         print(json.dumps(to_json(prediction), indent=2))

@@ -19,6 +19,7 @@ from meshchaos.apps.catalog import DEFAULT_WORKLOADS, WorkloadSpec
 from meshchaos.apps.host_client import AppHostClient
 from meshchaos.errors import MeshError
 from meshchaos.istio.model import Resource, resource_id
+from meshchaos.manifests import BASELINE, manifests_dir
 from meshchaos.mesh.base import Applied, MeshClient, ProxyStatus
 from meshchaos.mesh.local import _lifecycle, xds
 from meshchaos.mesh.local._launch import log_tail
@@ -31,24 +32,7 @@ GATEWAY = "istio-ingressgateway"
 SYNC_TIMEOUT = 10.0  # seconds for every proxy to run a pushed config
 
 
-def manifests_dir() -> Path:
-    """The repository's ``manifests/`` dir (the package is installed editable)."""
-    import meshchaos
-
-    path = Path(meshchaos.__file__).resolve().parents[2] / "manifests"
-    if not path.is_dir():
-        raise MeshError(
-            f"manifests not found at {path}: the local mesh needs a source checkout of "
-            "meshchaos installed in editable mode (pip install -e .)"
-        )
-    return path
-
-
-DEFAULT_BASELINE: tuple[str, ...] = (
-    "bookinfo/bookinfo-gateway.yaml",
-    "bookinfo/destination-rule-all.yaml",
-    "httpbin/destination-rule-httpbin.yaml",
-)
+DEFAULT_BASELINE: tuple[str, ...] = BASELINE
 
 
 class LocalMesh:
