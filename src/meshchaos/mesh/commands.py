@@ -124,8 +124,20 @@ def apply(args: argparse.Namespace) -> int:
     resources = load_files(list(args.filename))
     mesh = _attach(args)
     applied: Applied = mesh.apply(resources)
+    # Report as kubectl does, document by document: a resource seen earlier in the same
+    # call, or in force before it, is "configured" ("unchanged" if identical).
+    seen: dict[str, object] = {
+        rid: prev.raw for rid, prev in applied.previous.items() if prev is not None
+    }
     for r in resources:
-        verb = "configured" if applied.previous.get(resource_id(r)) is not None else "created"
+        rid = resource_id(r)
+        if rid not in seen:
+            verb = "created"
+        elif seen[rid] == r.raw:
+            verb = "unchanged"
+        else:
+            verb = "configured"
+        seen[rid] = r.raw
         print(f"{_name(r)} {verb}")
     print(f"synced: config version {applied.version} runs on every proxy")
     return 0
