@@ -94,6 +94,7 @@ def summarize(result: LoadResult) -> dict[str, Any]:
         "outcome_shares": {k: v / n for k, v in sorted(outcomes.items())},
         "overloaded": sum(1 for s in result.samples if s.overloaded),
         "latency_ms": {
+            "min": _ms(result.latencies()[0]) if result.samples else None,
             **{f"p{q:g}": _ms(result.percentile(q)) for q in PERCENTILES},
             "max": _ms(result.percentile(100)),
         },

@@ -139,7 +139,10 @@ def apply(args: argparse.Namespace) -> int:
             verb = "configured"
         seen[rid] = r.raw
         print(f"{_name(r)} {verb}")
-    print(f"synced: config version {applied.version} runs on every proxy")
+    print(
+        f"synced: config version {applied.version} pushed; every proxy runs its latest config "
+        "(proxies this change did not touch keep their earlier version)"
+    )
     return 0
 
 
@@ -150,8 +153,13 @@ def delete(args: argparse.Namespace) -> int:
     resources = load_files(list(args.filename))
     mesh = _attach(args)
     present = {resource_id(r) for r in mesh.resources()}
-    found = [r for r in resources if resource_id(r) in present]
-    missing = [r for r in resources if resource_id(r) not in present]
+    # Like kubectl, a resource named twice is deleted once and then "not found".
+    found: list[Resource] = []
+    missing: list[Resource] = []
+    for r in resources:
+        rid = resource_id(r)
+        (found if rid in present else missing).append(r)
+        present.discard(rid)
     if found:
         mesh.delete(Applied(tuple(found), {resource_id(r): None for r in found}))
     for r in found:

@@ -29,6 +29,16 @@ class ConfigVersions:
     warming_clusters: int = 0
     rejected: int = 0  # sum of the *.update_rejected counters (only from sync_versions)
 
+    @property
+    def newest(self) -> str:
+        """The newest config version this proxy runs, over clusters and route configs.
+
+        An apply rewrites only the files whose content changed, so after a routes-only
+        change the CDS version stays behind; the proxy still runs the newest config.
+        """
+        versions = [v for v in (self.cds, *self.routes.values()) if v.isdigit()]
+        return max(versions, key=int) if versions else self.cds
+
 
 class EnvoyAdmin:
     """The admin API of one Envoy at ``address`` ("127.0.0.1:PORT")."""

@@ -230,7 +230,7 @@ class LocalMesh:
             if alive:
                 with contextlib.suppress(AdminError, ValueError):
                     admin = EnvoyAdmin(rec.admin, timeout=1.0)
-                    version = admin.sync_versions().cds
+                    version = admin.sync_versions().newest
                     synced = xds.is_synced(admin, xds.written_expectation(self._sd.xds_dir(name)))
             out.append(
                 ProxyStatus(name, rec.workload or GATEWAY, version, synced, alive,
