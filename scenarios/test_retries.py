@@ -1,0 +1,88 @@
+"""Retries: attempts x retryOn against a flaky upstream, Istio's default policy, aborts
+(never retried), per-try timeouts, and the ratings v-faulty variant.
+
+httpbin's ``/status/200:0.5,503:0.5`` fails half the time on its own, so the retry
+policy under test is the only policy on that hop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from meshchaos.scenario import Scenario, bookinfo, httpbin, run_scenario
+
+pytestmark = [pytest.mark.retries, pytest.mark.integration]
+
+FLAKY = "/status/200:0.5,503:0.5"
+CASES = [
+    pytest.param(httpbin(FLAKY, "retries-httpbin-off.yaml"), id="flaky-5xx-0-attempts-503-half"),
+    pytest.param(
+        httpbin(FLAKY, "retries-httpbin-5xx-1.yaml"), id="flaky-5xx-1-attempt-503-quarter"
+    ),
+    pytest.param(
+        httpbin(FLAKY, "retries-httpbin-5xx-3.yaml"), id="flaky-5xx-3-attempts-503-1-16th"
+    ),
+    pytest.param(
+        httpbin(FLAKY, "retries-httpbin-gateway-error-3.yaml"),
+        id="flaky-gateway-error-3-attempts-503-1-16th",
+    ),
+    # Istio's default policy retries connect failures and refused streams, not a 503 reply.
+    pytest.param(httpbin(FLAKY, "httpbin-v1.yaml"), id="flaky-istio-default-policy-503-half"),
+    pytest.param(
+        httpbin("/status/200", "retries-httpbin-5xx-3-abort-50pct.yaml"),
+        id="abort-50pct-not-retried-under-5xx-3",
+    ),
+    pytest.param(
+        httpbin(
+            "/delay/0.5",
+            "retries-httpbin-per-try-200ms.yaml",
+            concurrency=64,
+            max_requests=256,
+            min_requests=64,
+        ),
+        id="per-try-timeout-200ms-2-retries-504-at-0.6s",
+    ),
+]
+
+
+@pytest.mark.parametrize("scenario", CASES)
+def test_retries(
+    scenario: Scenario, mesh: Any, policy: Any, load: Any, record: Any, min_effect: float
+) -> None:
+    run_scenario(
+        scenario, mesh=mesh, policy=policy, load=load, record=record, min_effect=min_effect
+    )
+
+
+@pytest.fixture
+def faulty_ratings(instances: Any) -> None:
+    """ratings v-faulty running (``instances`` scales it back to 0 after the test)."""
+    instances.scale("ratings-v-faulty", 1)
+
+
+FAULTY = [
+    pytest.param(
+        bookinfo("virtual-service-reviews-v2.yaml", "ratings-v-faulty.yaml", max_requests=2000),
+        id="ratings-v-faulty-default-policy-unavailable-half",
+    ),
+    pytest.param(
+        bookinfo(
+            "virtual-service-reviews-v2.yaml",
+            "retries-ratings-v-faulty-5xx-3.yaml",
+            max_requests=2000,
+        ),
+        id="ratings-v-faulty-5xx-3-attempts-unavailable-1-16th",
+    ),
+]
+
+
+@pytest.mark.parametrize("scenario", FAULTY)
+@pytest.mark.usefixtures("faulty_ratings")
+def test_retries_ratings_v_faulty(
+    scenario: Scenario, mesh: Any, policy: Any, load: Any, record: Any, min_effect: float
+) -> None:
+    run_scenario(
+        scenario, mesh=mesh, policy=policy, load=load, record=record, min_effect=min_effect
+    )

@@ -1,0 +1,205 @@
+"""The meshchaos pytest plugin: options, markers, backends, policy rollback, records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from meshchaos.pytest_plugin import FAMILIES
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+# A conftest for pytester runs: the suite's fixtures, with `mesh` replaced by the fake.
+FAKE_CONFTEST = f"""
+import sys
+sys.path[:0] = [{str(ROOT)!r}, {str(HERE)!r}]
+import pytest
+from fake_mesh import FakeMesh
+pytest_plugins = ["fixtures.policy", "fixtures.record", "fixtures.load"]
+
+FAKE = FakeMesh()
+
+@pytest.fixture(scope="session")
+def mesh():
+    yield FAKE
+"""
+
+POLICY = """# Route reviews to v1.
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+  namespace: default
+spec:
+  hosts:
+  - reviews
+  http:
+  - route:
+    - destination:
+        host: reviews
+        subset: v1
+"""
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeconftest(FAKE_CONFTEST)
+    (pytester.path / "manifests" / "istio").mkdir(parents=True)
+    (pytester.path / "manifests" / "istio" / "reviews-v1.yaml").write_text(POLICY)
+    return pytester
+
+
+def test_options_are_in_one_group(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    out = result.stdout.str()
+    assert "meshchaos" in out
+    for option in (
+        "--backend",
+        "--kube-context",
+        "--keep-mesh",
+        "--reports-dir",
+        "--alpha",
+        "--min-effect",
+    ):
+        assert option in out
+
+
+@pytest.mark.parametrize("value", ["2", "0", "-0.1", "1", "abc", "nan"])
+def test_bad_alpha_says_what_valid_looks_like(pytester: pytest.Pytester, value: str) -> None:
+    result = pytester.runpytest(f"--alpha={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            f"*--alpha: '{value}' is not a valid value; give a number strictly between 0 and 1, "
+            "for example --alpha 0.01*"
+        ]
+    )
+
+
+def test_bad_min_effect(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--min-effect=5")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--min-effect: '5' is not a valid value*--min-effect 0.05*"])
+
+
+def test_bad_backend(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--backend=minikube")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*invalid choice: 'minikube'*local*kind*cluster*"])
+
+
+def test_markers_registered(pytester: pytest.Pytester) -> None:
+    out = pytester.runpytest("--markers").stdout.str()
+    for name in (*FAMILIES, "scenario", "integration"):
+        assert f"@pytest.mark.{name}:" in out
+    marks = "\n".join(f"@pytest.mark.{name}" for name in FAMILIES)
+    pytester.makepyfile(f"import pytest\n{marks}\ndef test_x():\n    pass\n")
+    pytester.runpytest("--strict-markers").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("backend", ["kind", "cluster"])
+def test_kube_backends_fail_clearly(pytester: pytest.Pytester, backend: str) -> None:
+    pytester.makeconftest(
+        f"import sys\nsys.path.insert(0, {str(ROOT)!r})\npytest_plugins = ['fixtures.mesh']\n"
+    )
+    pytester.makepyfile("def test_uses_mesh(mesh):\n    pass\n")
+    result = pytester.runpytest(f"--backend={backend}")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"*--backend {backend} is not available*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_policy_rolled_back_after_failure(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        """
+        from conftest import FAKE
+
+        def test_fails_with_policy(policy):
+            policy("reviews-v1.yaml")
+            assert len(FAKE.resources()) == 1
+            assert False, "the scenario failed"
+
+        def test_next_sees_baseline(mesh):
+            assert mesh.resources() == []
+            assert FAKE.log == ["apply VirtualService default/reviews",
+                                "delete VirtualService default/reviews"]
+        """
+    )
+    suite.runpytest("-p", "no:randomly").assert_outcomes(passed=1, failed=1)
+
+
+def test_policy_rollback_failure_is_reported(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        """
+        from conftest import FAKE
+
+        def test_delete_breaks(policy):
+            policy("reviews-v1.yaml")
+            FAKE.fail_delete = True
+        """
+    )
+    result = suite.runpytest()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*policy rollback did not restore the mesh*",
+            "*rolling back VirtualService default/reviews: RuntimeError: simulated delete failure*",
+        ]
+    )
+
+
+def test_unknown_policy_file_names_known_ones(suite: pytest.Pytester) -> None:
+    suite.makepyfile("def test_x(policy):\n    policy('nope.yaml')\n")
+    result = suite.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*no policy file 'nope.yaml'*reviews-v1.yaml*"])
+
+
+def test_record_writes_per_test_files_and_run_json(suite: pytest.Pytester) -> None:
+    (suite.path / "scenarios").mkdir()
+    (suite.path / "scenarios" / "test_s.py").write_text(
+        "import pytest\n"
+        "pytestmark = pytest.mark.routing\n"
+        "@pytest.mark.parametrize('x', [pytest.param(1, id='one'), pytest.param(2, id='two')])\n"
+        "def test_s(x, record, policy):\n"
+        "    policy('reviews-v1.yaml')\n"
+        "    record.set('x', x)\n"
+        "    assert x == 1\n"
+    )
+    result = suite.runpytest("--reports-dir", "out", "scenarios")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*routing*1 passed, 1 failed*alpha per scenario 0.005*"])
+    (run_dir,) = (suite.path / "out").iterdir()
+    one = json.loads((run_dir / "test_s.test_s[one].json").read_text())
+    two = json.loads((run_dir / "test_s.test_s[two].json").read_text())
+    assert (one["outcome"], one["x"], one["family"]) == ("passed", 1, "routing")
+    assert one["policy_files"] == ["reviews-v1.yaml"]
+    assert one["alpha"] == pytest.approx(0.005)
+    assert two["outcome"] == "failed"
+    assert "assert 2 == 1" in two["failure"]
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["families"]["routing"]["outcomes"] == {"passed": 1, "failed": 1}
+    assert len(run["records"]) == 2
+
+
+def test_alpha_split_over_scenarios_only(pytester: pytest.Pytester) -> None:
+    (pytester.path / "scenarios").mkdir()
+    (pytester.path / "scenarios" / "test_a.py").write_text(
+        "import pytest\n"
+        "from meshchaos.stats import current_alpha\n"
+        "@pytest.mark.parametrize('i', range(4))\n"
+        "def test_a(i, request):\n"
+        "    assert request.node.get_closest_marker('scenario')\n"
+        "    assert current_alpha() == pytest.approx(0.02 / 4)\n"
+    )
+    (pytester.path / "test_other.py").write_text(
+        "from meshchaos.stats import current_alpha\n"
+        "def test_b():\n"
+        "    assert current_alpha() == 0.02\n"
+    )
+    pytester.runpytest("--alpha", "0.02").assert_outcomes(passed=5)
+    # -k deselection shrinks the split: only what runs shares the budget.
+    pytester.runpytest("--alpha", "0.02", "-k", "test_a and 0").assert_outcomes(failed=1)
