@@ -44,21 +44,8 @@ SORRY = {
 }
 
 # Headers productpage copies verbatim; B3 is re-emitted separately (see _b3_headers).
-_COPIED = (
-    "x-request-id",
-    "x-ot-span-context",
-    "x-datadog-trace-id",
-    "x-datadog-parent-id",
-    "x-datadog-sampling-priority",
-    "traceparent",
-    "tracestate",
-    "x-cloud-trace-context",
-    "grpc-trace-bin",
-    "sw8",
-    "user-agent",
-    "cookie",
-    "authorization",
-    "jwt",
+_COPIED = tuple(  # BOOKINFO.md §1: B3 is re-emitted, end-user comes from the session
+    h for h in _common.PROPAGATED_HEADERS if not h.startswith("x-b3-") and h != "end-user"
 )
 _TRACE_ID = re.compile(r"^([0-9a-f]{32}|[0-9a-f]{16})$")
 _SPAN_ID = re.compile(r"^[0-9a-f]{16}$")

@@ -23,6 +23,7 @@ from meshchaos.istio.model import (
     MatchKind,
     StringMatch,
 )
+from meshchaos.istio.names import GRPC_STATUS_CODES
 from meshchaos.mesh.local._xds_common import duration, percent_hundred, percent_million, typed
 
 DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
@@ -34,25 +35,8 @@ _PREVIOUS_HOSTS = {
 # additionally knows nothing Go lacks for 1xx-5xx except what we drop below.
 _GO_STATUS_CODES = frozenset(s.value for s in HTTPStatus) - {306}
 
-GRPC_STATUS = {
-    "OK": 0,
-    "CANCELLED": 1,
-    "UNKNOWN": 2,
-    "INVALID_ARGUMENT": 3,
-    "DEADLINE_EXCEEDED": 4,
-    "NOT_FOUND": 5,
-    "ALREADY_EXISTS": 6,
-    "PERMISSION_DENIED": 7,
-    "RESOURCE_EXHAUSTED": 8,
-    "FAILED_PRECONDITION": 9,
-    "ABORTED": 10,
-    "OUT_OF_RANGE": 11,
-    "UNIMPLEMENTED": 12,
-    "INTERNAL": 13,
-    "UNAVAILABLE": 14,
-    "DATA_LOSS": 15,
-    "UNAUTHENTICATED": 16,
-}
+# pkg/util/grpc SupportedGRPCStatus, shared with validation.
+GRPC_STATUS = GRPC_STATUS_CODES
 
 
 # ---------------------------------------------------------------- retries, timeout
