@@ -85,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
             type=Path,
             help="YAML file (repeatable; multi-document and List kinds allowed)",
         )
+    sub.choices["delete"].add_argument(
+        "--ignore-not-found",
+        action="store_true",
+        help="treat resources that are not in force as deleted (as kubectl does)",
+    )
 
     p = sub.add_parser("get", help="list the Istio resources in force")
     _state_dir(p)

@@ -45,7 +45,7 @@ def listening_ports() -> set[int]:
 
 
 def state_ports(state: MeshState) -> set[int]:
-    ports = set()
+    ports: set[int] = set()
     for p in state.proxies.values():
         ports.update(p.listeners.values())
         if p.admin:

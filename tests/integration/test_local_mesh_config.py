@@ -156,7 +156,8 @@ def test_a_rejected_update_fails_fast_and_is_rolled_back(
         return out
 
     monkeypatch.setattr(xds, "render", render_with_a_bad_cluster)
-    with pytest.raises(MeshError, match=r"reviews-v1-0[\s\S]*rolled back[\s\S]*cds.update_rejected"):
+    rejected = r"reviews-v1-0[\s\S]*rolled back[\s\S]*cds.update_rejected"
+    with pytest.raises(MeshError, match=rejected):
         mesh.apply(load_text(REVIEWS_V2, "reviews-v2.yaml"))
     monkeypatch.undo()
     assert "bogus" not in (mesh.state_dir / "proxies/reviews-v1-0/xds/cds.json").read_text()

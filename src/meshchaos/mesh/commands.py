@@ -164,6 +164,8 @@ def delete(args: argparse.Namespace) -> int:
         mesh.delete(Applied(tuple(found), {resource_id(r): None for r in found}))
     for r in found:
         print(f"{_name(r)} deleted")
+    if args.ignore_not_found:
+        return 0
     for r in missing:
         print(f"Error: {_name(r)} ({r.metadata.key}) not found", file=sys.stderr)
     return 1 if missing else 0

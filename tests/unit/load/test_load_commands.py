@@ -88,7 +88,8 @@ def test_json_output(server: str) -> None:
     assert data["status_counts"] == {"200": 20}
     assert data["status_shares"] == {"200": 1.0}
     assert data["outcome_shares"] == {"status:200": 1.0}
-    assert set(data["latency_ms"]) == {"p50", "p75", "p90", "p99", "p99.9", "max"}
+    assert set(data["latency_ms"]) == {"min", "p50", "p75", "p90", "p99", "p99.9", "max"}
+    assert data["latency_ms"]["min"] <= data["latency_ms"]["p50"] <= data["latency_ms"]["max"]
     assert data["rps"] > 0
 
 
