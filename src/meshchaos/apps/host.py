@@ -19,7 +19,9 @@ on stdin EOF (so it dies with its parent), SIGTERM or SIGINT.
 
 Startup is kept short: aiohttp and the apps are imported on a background thread
 while the first command is awaited, so ``ping`` answers at once and ``start``
-waits only for whatever of that import is left.
+waits only for whatever of that import is left. With ``--workers N`` the host imports
+once and forks N worker processes behind the same protocol (see ``_workers``), so a
+mesh uses every core for the price of one import.
 """
 
 from __future__ import annotations
@@ -254,9 +256,7 @@ async def _serve() -> None:
         await host.close()
 
 
-def main() -> int:
-    """Entry point of ``python -m meshchaos.apps.host``."""
-    _preloader.start()
+def _serve_forever() -> int:
     loop_factory = None
     # uvloop is optional: faster when present, never a dependency.
     with contextlib.suppress(ImportError):
@@ -268,6 +268,24 @@ def main() -> int:
     ):
         runner.run(_serve())
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m meshchaos.apps.host [--workers N]``."""
+    args = sys.argv[1:] if argv is None else argv
+    workers = 1
+    if args[:1] == ["--workers"] and len(args) == 2 and args[1].isdigit():
+        workers = int(args[1])
+    elif args:
+        print(f"usage: python -m meshchaos.apps.host [--workers N]; got {args}", file=sys.stderr)
+        return 2
+    if workers <= 1:
+        _preloader.start()
+        return _serve_forever()
+    from meshchaos.apps import _workers
+
+    _preload()  # in the main thread, before forking: the workers inherit it all
+    return _workers.run_relay(_workers.fork_workers(workers, _serve_forever))
 
 
 if __name__ == "__main__":

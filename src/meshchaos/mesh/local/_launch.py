@@ -147,9 +147,17 @@ def discover(
     return exited
 
 
-def spawn_host() -> tuple[subprocess.Popen[str], AppHostClient]:
-    """Start an app host and its client (which keeps the tail of the host's stderr)."""
-    proc = spawn_piped(app_host_argv())
+def spawn_host(workers: int = 1) -> tuple[subprocess.Popen[str], AppHostClient]:
+    """Start an app host and its client (which keeps the tail of the host's stderr).
+
+    ``workers`` > 1: one host process that imports the apps once and forks that many
+    workers behind the same protocol (``meshchaos.apps._workers``).
+    """
+    # The apps speak plain HTTP on loopback only, never TLS; without CA locations,
+    # importing aiohttp skips loading the system CA bundle (~0.1 s of CPU per host, on
+    # the critical path of a mesh start).
+    env = {**os.environ, "SSL_CERT_FILE": os.devnull, "SSL_CERT_DIR": os.devnull}
+    proc = spawn_piped(app_host_argv(workers), env=env)
     return proc, AppHostClient(proc)
 
 

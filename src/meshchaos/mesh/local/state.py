@@ -137,8 +137,10 @@ def write_json_atomic(path: Path, data: Any) -> None:
     """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # json.dumps runs the C encoder; json.dump streams through the pure-Python one.
+        text = json.dumps(data, separators=(",", ":"))
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, separators=(",", ":"))
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -124,7 +124,9 @@ def spawn(
     return proc
 
 
-def spawn_piped(argv: Sequence[str]) -> subprocess.Popen[str]:
+def spawn_piped(
+    argv: Sequence[str], *, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[str]:
     """Like :func:`spawn`, with text-mode stdin/stdout/stderr pipes (the app host protocol)."""
     args, setup = _wrap(argv)
 
@@ -132,6 +134,7 @@ def spawn_piped(argv: Sequence[str]) -> subprocess.Popen[str]:
         return subprocess.Popen(
             args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, bufsize=1, start_new_session=True, preexec_fn=setup, close_fds=True,
+            env=None if env is None else dict(env),
         )
 
     proc: subprocess.Popen[str] = _on_spawner(start)
@@ -158,8 +161,10 @@ def envoy_argv(
     ]
 
 
-def app_host_argv() -> list[str]:
-    return [sys.executable, "-m", APP_HOST_MODULE]
+def app_host_argv(workers: int = 1) -> list[str]:
+    """The app host command line; ``workers`` > 1 forks that many after one import."""
+    argv = [sys.executable, "-m", APP_HOST_MODULE]
+    return [*argv, "--workers", str(workers)] if workers > 1 else argv
 
 
 def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
