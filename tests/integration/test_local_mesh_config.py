@@ -164,3 +164,30 @@ def test_a_rejected_update_fails_fast_and_is_rolled_back(
     assert "VirtualService default/reviews" not in {
         f"{r.kind} {r.metadata.key}" for r in mesh.resources()}
     assert all(s.synced for s in mesh.status())
+
+
+def test_what_the_local_mesh_cannot_honour_is_reported_as_a_warning(mesh: LocalMesh) -> None:
+    """A VirtualService for a host outside the mesh is valid Istio; the local mesh cannot
+    route it, and says so (``meshchaos apply`` prints it) instead of ignoring it silently."""
+    outside = load_text(
+        """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: outside, namespace: default}
+spec:
+  hosts: [payments]
+  http:
+  - route:
+    - destination: {host: payments}
+""",
+        "outside.yaml",
+    )
+    applied = mesh.apply(outside)
+    try:
+        assert mesh.last_warnings == [
+            "VirtualService default/outside: host 'payments' is not a service of the local "
+            "mesh; not routed"
+        ]
+    finally:
+        mesh.delete(applied)
+    assert mesh.last_warnings == []

@@ -124,6 +124,8 @@ def apply(args: argparse.Namespace) -> int:
     resources = load_files(list(args.filename))
     mesh = _attach(args)
     applied: Applied = mesh.apply(resources)
+    for warning in mesh.last_warnings:
+        print(f"Warning: {warning}", file=sys.stderr)
     # Report as kubectl does, document by document: a resource seen earlier in the same
     # call, or in force before it, is "configured" ("unchanged" if identical).
     seen: dict[str, object] = {

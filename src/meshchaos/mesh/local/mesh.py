@@ -47,6 +47,9 @@ class LocalMesh:
         self._user_dir = True  # never remove a dir we did not create
         self._envoys: dict[str, subprocess.Popen[bytes]] = {}
         self._hosts: list[tuple[subprocess.Popen[str], AppHostClient]] = []
+        # What the translator could not honour in the last push (e.g. a Gateway port
+        # other than 8080); `meshchaos apply` prints them, as kubectl prints warnings.
+        self.last_warnings: list[str] = []
         self.ready_seconds: float | None = None  # owner: start() to first 200 /productpage
 
     # -- construction -------------------------------------------------------------------
@@ -152,7 +155,7 @@ class LocalMesh:
         """
         state.version += 1
         version = str(state.version)
-        rendered = xds.render(state, resources, version)
+        rendered, self.last_warnings = xds.render_with_warnings(state, resources, version)
         admins = self._admins(state)
         # fresh: Envoys that just started have rejected nothing; skip asking each of them.
         rejected_before = {n: 0 for n in admins} if fresh else xds.rejection_counts(admins)
