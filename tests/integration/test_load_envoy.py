@@ -34,9 +34,7 @@ def test_fixed_delay_latency_closed_loop(envoy: BareEnvoy) -> None:
 
 
 def test_fixed_delay_latency_open_loop(envoy: BareEnvoy) -> None:
-    result = run_load(
-        LoadTarget(envoy.delay_url), LoadPlan(concurrency=16, qps=50, requests=100)
-    )
+    result = run_load(LoadTarget(envoy.delay_url), LoadPlan(concurrency=16, qps=50, requests=100))
     assert result.status_counts() == {200: 100}
     assert 0.100 <= result.percentile(50) <= 0.110
     assert 1.9 <= result.duration <= 2.3  # last request due at 1.98 s, plus ~100 ms

@@ -64,9 +64,12 @@ def test_scale_up_kill_restart_and_scale_down(mesh: LocalMesh, only_v1: None) ->
     results = _reviews(mesh, 12)
     assert {s for s, _ in results} == {200}
     assert {pod for _, pod in results} == {"reviews-v1-0"}
-    assert mesh.proxy_stats("client").get(
-        "cluster.outbound|9080|v1|reviews.default.svc.cluster.local.upstream_cx_connect_fail", 0
-    ) > 0
+    assert (
+        mesh.proxy_stats("client").get(
+            "cluster.outbound|9080|v1|reviews.default.svc.cluster.local.upstream_cx_connect_fail", 0
+        )
+        > 0
+    )
     assert [s.alive for s in mesh.status() if s.name == "reviews-v1-1"] == [False]
 
     mesh.restart("reviews-v1", 1)

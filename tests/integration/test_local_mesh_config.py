@@ -82,11 +82,14 @@ def test_replacing_a_baseline_resource_and_deleting_restores_it(mesh: LocalMesh)
     dr = load_text(
         "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
         "metadata: {name: reviews}\nspec:\n  host: reviews\n"
-        "  subsets: [{name: v1, labels: {version: v1}}]\n", "dr.yaml",
+        "  subsets: [{name: v1, labels: {version: v1}}]\n",
+        "dr.yaml",
     )
     applied = mesh.apply(dr)
-    assert applied.previous["DestinationRule default/reviews"] == original[
-        "DestinationRule default/reviews"]
+    assert (
+        applied.previous["DestinationRule default/reviews"]
+        == original["DestinationRule default/reviews"]
+    )
     mesh.delete(applied)
     now = {f"{r.kind} {r.metadata.key}": r for r in mesh.resources()}
     assert now == original
@@ -95,74 +98,102 @@ def test_replacing_a_baseline_resource_and_deleting_restores_it(mesh: LocalMesh)
 def test_invalid_yaml_applies_nothing(mesh: LocalMesh, tmp_path: Path) -> None:
     version = load_state(mesh.state_dir).version
     bad = tmp_path / "bad.yaml"
-    bad.write_text(REVIEWS_V2 + "---\n" + REVIEWS_V2.replace("name: reviews", "name: r2")
-                   .replace("subset: v2}", "subset: v2}\n      weight: -1"))
+    bad.write_text(
+        REVIEWS_V2
+        + "---\n"
+        + REVIEWS_V2.replace("name: reviews", "name: r2").replace(
+            "subset: v2}", "subset: v2}\n      weight: -1"
+        )
+    )
     with pytest.raises(ConfigInvalid, match="weight"):
         load_text(bad.read_text(), "bad.yaml")
     cli = subprocess.run(
-        [sys.executable, "-m", "meshchaos.cli", "apply", "-f", str(bad),
-         "--state-dir", str(mesh.state_dir)], capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "meshchaos.cli",
+            "apply",
+            "-f",
+            str(bad),
+            "--state-dir",
+            str(mesh.state_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert cli.returncode == 1
     assert "nothing applied" in cli.stderr
     assert "weight: must be >= 0" in cli.stderr
     assert load_state(mesh.state_dir).version == version
     assert "VirtualService default/reviews" not in {
-        f"{r.kind} {r.metadata.key}" for r in mesh.resources()}
+        f"{r.kind} {r.metadata.key}" for r in mesh.resources()
+    }
 
 
 def test_cli_apply_from_another_process_is_seen_by_the_owner(
-    mesh: LocalMesh, tmp_path: Path,
+    mesh: LocalMesh,
+    tmp_path: Path,
 ) -> None:
     f = tmp_path / "vs.yaml"
     f.write_text(REVIEWS_V2)
     run = [sys.executable, "-m", "meshchaos.cli"]
     sd = ["--state-dir", str(mesh.state_dir)]
-    out = subprocess.run([*run, "apply", "-f", str(f), *sd], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [*run, "apply", "-f", str(f), *sd], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     assert "virtualservice.networking.istio.io/reviews created" in out.stdout
     try:
         assert _reviews_pods(mesh) == {"reviews-v2-0"}
-        table = subprocess.run([*run, "get", "vs", *sd], capture_output=True, text=True,
-                               timeout=60).stdout
+        table = subprocess.run(
+            [*run, "get", "vs", *sd], capture_output=True, text=True, timeout=60
+        ).stdout
         assert "reviews" in table
         assert "bookinfo" in table
-        status = subprocess.run([*run, "status", *sd], capture_output=True, text=True,
-                                timeout=60).stdout
+        status = subprocess.run(
+            [*run, "status", *sd], capture_output=True, text=True, timeout=60
+        ).stdout
         assert "istio-ingressgateway" in status
         assert "STALE" not in status
-        stats = subprocess.run([*run, "stats", "client", "--filter", "rq_total$", *sd],
-                               capture_output=True, text=True, timeout=60)
+        stats = subprocess.run(
+            [*run, "stats", "client", "--filter", "rq_total$", *sd],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert stats.returncode == 0, stats.stderr
         assert "http.outbound.downstream_rq_total:" in stats.stdout
     finally:
-        out = subprocess.run([*run, "delete", "-f", str(f), *sd], capture_output=True,
-                             text=True, timeout=60)
+        out = subprocess.run(
+            [*run, "delete", "-f", str(f), *sd], capture_output=True, text=True, timeout=60
+        )
     assert out.returncode == 0, out.stderr
     assert len(_reviews_pods(mesh, 12)) > 1
 
 
 def test_a_rejected_update_fails_fast_and_is_rolled_back(
-    mesh: LocalMesh, monkeypatch: pytest.MonkeyPatch,
+    mesh: LocalMesh,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real_render = xds.render
+    real_render = xds.render_with_warnings
 
     def render_with_a_bad_cluster(*args: Any, **kw: Any) -> Any:
-        out = real_render(*args, **kw)
+        out, warnings = real_render(*args, **kw)
         cds = out["reviews-v1-0"]["cds.json"]
         bad = {**cds["resources"][0], "name": "bogus", "connect_timeout": "-1s"}
         out["reviews-v1-0"]["cds.json"] = {**cds, "resources": [*cds["resources"], bad]}
-        return out
+        return out, warnings
 
-    monkeypatch.setattr(xds, "render", render_with_a_bad_cluster)
+    monkeypatch.setattr(xds, "render_with_warnings", render_with_a_bad_cluster)
     rejected = r"reviews-v1-0[\s\S]*rolled back[\s\S]*cds.update_rejected"
     with pytest.raises(MeshError, match=rejected):
         mesh.apply(load_text(REVIEWS_V2, "reviews-v2.yaml"))
     monkeypatch.undo()
     assert "bogus" not in (mesh.state_dir / "proxies/reviews-v1-0/xds/cds.json").read_text()
     assert "VirtualService default/reviews" not in {
-        f"{r.kind} {r.metadata.key}" for r in mesh.resources()}
+        f"{r.kind} {r.metadata.key}" for r in mesh.resources()
+    }
     assert all(s.synced for s in mesh.status())
 
 

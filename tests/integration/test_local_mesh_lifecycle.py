@@ -70,8 +70,11 @@ def test_a_temp_state_dir_is_removed_and_a_live_owner_refuses_a_second_start() -
 
 def _meshchaos(*args: str, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "meshchaos.cli", *args], cwd=cwd, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "meshchaos.cli", *args],
+        cwd=cwd,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -118,7 +121,8 @@ def test_up_serves_and_sigint_tears_everything_down(
 
 
 def test_up_killed_by_sigkill_takes_its_children_and_next_up_sweeps(
-    up_process: tuple[subprocess.Popen[str], Path], tmp_path: Path,
+    up_process: tuple[subprocess.Popen[str], Path],
+    tmp_path: Path,
 ) -> None:
     proc, state_dir = up_process
     _wait_ready(proc)
@@ -133,21 +137,32 @@ def test_up_killed_by_sigkill_takes_its_children_and_next_up_sweeps(
 
 
 def test_down_from_another_process_stops_the_owner(
-    up_process: tuple[subprocess.Popen[str], Path], tmp_path: Path,
+    up_process: tuple[subprocess.Popen[str], Path],
+    tmp_path: Path,
 ) -> None:
     proc, state_dir = up_process
     _wait_ready(proc)
     state = load_state(state_dir)
     t0 = time.monotonic()
-    down = subprocess.run([sys.executable, "-m", "meshchaos.cli", "down", "--state-dir", "st"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    down = subprocess.run(
+        [sys.executable, "-m", "meshchaos.cli", "down", "--state-dir", "st"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert down.returncode == 0, down.stderr
     assert "stopped" in down.stdout
     assert proc.wait(timeout=5) == 0
     assert not is_same_process(state.owner_pid, state.owner_start_ticks)
     assert all_gone(recorded_pids(state))
     assert time.monotonic() - t0 < 10
-    again = subprocess.run([sys.executable, "-m", "meshchaos.cli", "status", "--state-dir", "st"],
-                           cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    again = subprocess.run(
+        [sys.executable, "-m", "meshchaos.cli", "status", "--state-dir", "st"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert again.returncode == 1
     assert "no local mesh is running" in again.stderr

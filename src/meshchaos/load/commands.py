@@ -131,9 +131,7 @@ def render_text(summary: Mapping[str, Any], show_outcomes: bool) -> str:
     latency = summary["latency_ms"]
     out.append(
         "Latency (ms): "
-        + "  ".join(
-            f"{k} {'n/a' if v is None else f'{v:.2f}'}" for k, v in latency.items()
-        )
+        + "  ".join(f"{k} {'n/a' if v is None else f'{v:.2f}'}" for k, v in latency.items())
     )
     return "\n".join(out) + "\n"
 

@@ -113,9 +113,7 @@ class _Run:
             if conn.transport is not None:
                 conn.transport.close()
 
-    def record(
-        self, intended: float, status: int, headers: Mapping[str, str], body: bytes
-    ) -> None:
+    def record(self, intended: float, status: int, headers: Mapping[str, str], body: bytes) -> None:
         """Classify one response and keep its sample (and maybe its example)."""
         outcome = self.classifier(status, body, headers)
         if outcome not in self.examples:

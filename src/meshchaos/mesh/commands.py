@@ -30,13 +30,19 @@ __all__ = ["apply", "delete", "down", "get", "stats", "status", "up"]
 DOWN_TIMEOUT = 10.0  # seconds the owner gets to tear down after SIGTERM
 
 _KIND_ALIASES = {
-    "virtualservices": (VirtualService,), "vs": (VirtualService,),
-    "destinationrules": (DestinationRule,), "dr": (DestinationRule,),
-    "gateways": (Gateway,), "gw": (Gateway,),
+    "virtualservices": (VirtualService,),
+    "vs": (VirtualService,),
+    "destinationrules": (DestinationRule,),
+    "dr": (DestinationRule,),
+    "gateways": (Gateway,),
+    "gw": (Gateway,),
     "all": (VirtualService, DestinationRule, Gateway),
 }
-_PLURAL = {"VirtualService": "virtualservice", "DestinationRule": "destinationrule",
-           "Gateway": "gateway"}
+_PLURAL = {
+    "VirtualService": "virtualservice",
+    "DestinationRule": "destinationrule",
+    "Gateway": "gateway",
+}
 
 
 def _table(rows: Sequence[Sequence[str]]) -> str:
@@ -63,8 +69,12 @@ def up(args: argparse.Namespace) -> int:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    mesh = open_mesh(args.backend, state_dir=args.state_dir,
-                     kube_context=getattr(args, "kube_context", None), **kw)
+    mesh = open_mesh(
+        args.backend,
+        state_dir=args.state_dir,
+        kube_context=getattr(args, "kube_context", None),
+        **kw,
+    )
     try:
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
@@ -203,8 +213,16 @@ def status(args: argparse.Namespace) -> int:
     """Every proxy and the config version it runs, like ``istioctl proxy-status``."""
     rows = [["PROXY", "WORKLOAD", "VERSION", "SYNCED", "ALIVE", "ADMIN"]]
     for s in _attach(args).status():
-        rows.append([s.name, s.workload, s.version or "-", "SYNCED" if s.synced else "STALE",
-                     "yes" if s.alive else "NO", s.admin_url or "-"])
+        rows.append(
+            [
+                s.name,
+                s.workload,
+                s.version or "-",
+                "SYNCED" if s.synced else "STALE",
+                "yes" if s.alive else "NO",
+                s.admin_url or "-",
+            ]
+        )
     print(_table(rows))
     return 0
 

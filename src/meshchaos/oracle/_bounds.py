@@ -25,9 +25,15 @@ _503 = "status:503"
 _MAX_EJECTION_TIME = 300.0  # Envoy's default max_ejection_time (§7: "max 300 s")
 
 
-def apply(resources: Sequence[Resource], topology: Topology, request: RequestClass,
-          workers: int, uses: Sequence[ClusterUse], outcomes: list[OutcomeShare],
-          notes: list[str]) -> list[OutcomeShare]:
+def apply(
+    resources: Sequence[Resource],
+    topology: Topology,
+    request: RequestClass,
+    workers: int,
+    uses: Sequence[ClusterUse],
+    outcomes: list[OutcomeShare],
+    notes: list[str],
+) -> list[OutcomeShare]:
     """Widen ``outcomes`` into bounds where the first hop's cluster has a pool or outlier
     detection; append the reasoning to ``notes``."""
     for use in uses:
@@ -37,8 +43,7 @@ def apply(resources: Sequence[Resource], topology: Topology, request: RequestCla
         if policy.connection_pool is not None:
             outcomes = _pool(policy.connection_pool, request, workers, use, outcomes, notes)
         if policy.outlier_detection is not None:
-            outcomes = _outlier(policy.outlier_detection, topology, request, use, outcomes,
-                                notes)
+            outcomes = _outlier(policy.outlier_detection, topology, request, use, outcomes, notes)
     return outcomes
 
 
@@ -47,21 +52,30 @@ def pool_capacity(pool: ConnectionPoolSettings) -> float:
     pending, capped by max requests. ``inf`` when nothing is limited (§7 defaults 2^32-1)."""
     conns = pool.tcp.max_connections if pool.tcp and pool.tcp.max_connections else math.inf
     http = pool.http
-    pending = http.http1_max_pending_requests if http and http.http1_max_pending_requests \
-        else math.inf
+    pending = (
+        http.http1_max_pending_requests if http and http.http1_max_pending_requests else math.inf
+    )
     requests = http.http2_max_requests if http and http.http2_max_requests else math.inf
     return min(conns + pending, requests)
 
 
-def _pool(pool: ConnectionPoolSettings, request: RequestClass, workers: int,
-          use: ClusterUse, outcomes: list[OutcomeShare], notes: list[str]) -> list[OutcomeShare]:
+def _pool(
+    pool: ConnectionPoolSettings,
+    request: RequestClass,
+    workers: int,
+    use: ClusterUse,
+    outcomes: list[OutcomeShare],
+    notes: list[str],
+) -> list[OutcomeShare]:
     cap = pool_capacity(pool)
     if math.isinf(cap):
         return outcomes
     c = request.concurrency
     if c <= 1:
-        notes.append(f"connection pool on {use.service}: capacity {cap:g}, concurrency 1 → "
-                     "never more than one request in flight: overflow share exactly 0")
+        notes.append(
+            f"connection pool on {use.service}: capacity {cap:g}, concurrency 1 → "
+            "never more than one request in flight: overflow share exactly 0"
+        )
         return outcomes
     # Lower bound: in a closed loop with c slots, at most workers x cap requests are
     # admitted at any moment (each worker thread may overshoot the shared limit), so at
@@ -76,12 +90,14 @@ def _pool(pool: ConnectionPoolSettings, request: RequestClass, workers: int,
         f"connection pool on {use.service}: capacity {cap:g} (connections + pending), "
         f"concurrency {c}, {workers} worker threads → 503 overflow (UO, never retried) share "
         f"in [{low:.4g}, {high:.4g}], point {point:.4g}; "
-        "low = max(0, (c - workers x capacity) / c)")
+        "low = max(0, (c - workers x capacity) / c)"
+    )
     return _add_503(outcomes, low, point, high)
 
 
-def _add_503(outcomes: list[OutcomeShare], lo: float, point: float,
-             hi: float) -> list[OutcomeShare]:
+def _add_503(
+    outcomes: list[OutcomeShare], lo: float, point: float, hi: float
+) -> list[OutcomeShare]:
     """Mix an extra 503 share q in [lo, hi] into the prediction: X -> (1-q) P(X) + q [503]."""
     out: list[OutcomeShare] = []
     seen = False
@@ -90,12 +106,26 @@ def _add_503(outcomes: list[OutcomeShare], lo: float, point: float,
         if o.outcome == _503:
             seen = True
             band = LatencyBand(0.0, o.latency.high)
-            out.append(OutcomeShare(_503, point + (1 - point) * p, band,
-                                    low=lo + (1 - lo) * p, high=hi + (1 - hi) * p))
+            out.append(
+                OutcomeShare(
+                    _503,
+                    point + (1 - point) * p,
+                    band,
+                    low=lo + (1 - lo) * p,
+                    high=hi + (1 - hi) * p,
+                )
+            )
         else:
-            out.append(OutcomeShare(o.outcome, (1 - point) * p, o.latency,
-                                    low=(1 - hi) * p, high=(1 - lo) * p,
-                                    components=o.components))
+            out.append(
+                OutcomeShare(
+                    o.outcome,
+                    (1 - point) * p,
+                    o.latency,
+                    low=(1 - hi) * p,
+                    high=(1 - lo) * p,
+                    components=o.components,
+                )
+            )
     if not seen:
         fast = max((o.latency.high for o in outcomes), default=0.25)
         out.append(OutcomeShare(_503, point, LatencyBand(0.0, fast), low=lo, high=hi))
@@ -115,12 +145,23 @@ def ejection_cycles(base: float, duration: float | None) -> int:
         cycles, m = cycles + 1, m + 1
 
 
-def _outlier(od: OutlierDetection, topology: Topology, request: RequestClass, use: ClusterUse,
-             outcomes: list[OutcomeShare], notes: list[str]) -> list[OutcomeShare]:
+def _outlier(
+    od: OutlierDetection,
+    topology: Topology,
+    request: RequestClass,
+    use: ClusterUse,
+    outcomes: list[OutcomeShare],
+    notes: list[str],
+) -> list[OutcomeShare]:
     # §7: unset consecutive_5xx defaults to 5 and stays active; 0 disables it.
-    thresholds = [x for x in (5 if od.consecutive_5xx_errors is None
-                              else od.consecutive_5xx_errors,
-                              od.consecutive_gateway_errors) if x]
+    thresholds = [
+        x
+        for x in (
+            5 if od.consecutive_5xx_errors is None else od.consecutive_5xx_errors,
+            od.consecutive_gateway_errors,
+        )
+        if x
+    ]
     if not thresholds:
         return outcomes
     n = min(thresholds)
@@ -128,18 +169,24 @@ def _outlier(od: OutlierDetection, topology: Topology, request: RequestClass, us
     k = sum(c for _, c in use.hosts)
     bad = sum(c for v, c in use.hosts if _always_fails(service.versions[v]))
     if bad == 0 or k == 0:
-        notes.append(f"outlier detection on {use.service}: no always-failing instance; "
-                     "ejection of intermittent failures is not modelled (exact shares kept)")
+        notes.append(
+            f"outlier detection on {use.service}: no always-failing instance; "
+            "ejection of intermittent failures is not modelled (exact shares kept)"
+        )
         return outcomes
     max_pct = 10 if od.max_ejection_percent is None else od.max_ejection_percent
     ejectable = math.floor(max_pct * k / 100)
     if ejectable < bad:
-        notes.append(f"outlier detection on {use.service}: maxEjectionPercent {max_pct} < "
-                     f"100 x {bad}/{k}: the failing host is never ejected (§7 gotcha)")
+        notes.append(
+            f"outlier detection on {use.service}: maxEjectionPercent {max_pct} < "
+            f"100 x {bad}/{k}: the failing host is never ejected (§7 gotcha)"
+        )
         return outcomes
     if not request.requests:
-        notes.append(f"outlier detection on {use.service}: give RequestClass.requests for "
-                     "a bound on the 503 share; shares shown assume no ejection")
+        notes.append(
+            f"outlier detection on {use.service}: give RequestClass.requests for "
+            "a bound on the 503 share; shares shown assume no ejection"
+        )
         return outcomes
     total = request.requests
     base = 30.0 if od.base_ejection_time is None else od.base_ejection_time
@@ -158,26 +205,41 @@ def _outlier(od: OutlierDetection, topology: Topology, request: RequestClass, us
         f"consecutive errors {n}, base ejection {base:g} s, {cycles} ejection cycle(s)"
         f"{'' if request.duration else ' (duration unknown: assume shorter than one ejection)'}"
         f" → 503 count <= bad x (n + c - 1) x cycles = {bad * (n + c - 1) * cycles} of "
-        f"{total}: share in [{low:.4g}, {high:.4g}]")
+        f"{total}: share in [{low:.4g}, {high:.4g}]"
+    )
     return _rescale_503(outcomes, p0, low, point, high)
 
 
-def _rescale_503(outcomes: list[OutcomeShare], p0: float, lo: float, point: float,
-                 hi: float) -> list[OutcomeShare]:
+def _rescale_503(
+    outcomes: list[OutcomeShare], p0: float, lo: float, point: float, hi: float
+) -> list[OutcomeShare]:
     """Replace the 503 share p0 by q in [lo, hi]; the others share the rest in proportion."""
     rest = 1.0 - p0
     out: list[OutcomeShare] = []
     for o in outcomes:
         if o.outcome == _503:
-            out.append(OutcomeShare(_503, point, o.latency, low=lo, high=hi,
-                                    components=o.components))
+            out.append(
+                OutcomeShare(_503, point, o.latency, low=lo, high=hi, components=o.components)
+            )
         elif rest > 0:
             p = o.probability / rest
-            out.append(OutcomeShare(o.outcome, p * (1 - point), o.latency, low=p * (1 - hi),
-                                    high=p * (1 - lo), components=o.components))
+            out.append(
+                OutcomeShare(
+                    o.outcome,
+                    p * (1 - point),
+                    o.latency,
+                    low=p * (1 - hi),
+                    high=p * (1 - lo),
+                    components=o.components,
+                )
+            )
     return out
 
 
 def _always_fails(beh: Behaviour) -> bool:
-    return (not beh.httpbin and not beh.endpoints and bool(beh.responses)
-            and all(r.status >= 500 for r in beh.responses))
+    return (
+        not beh.httpbin
+        and not beh.endpoints
+        and bool(beh.responses)
+        and all(r.status >= 500 for r in beh.responses)
+    )

@@ -26,8 +26,9 @@ class Resp:
     flag: str = ""  # Envoy response flag of a local reply: NR, NC, UH, UT, FI
 
     def later(self, seconds: float, timers: int = 0, extra: float = 0.0) -> Resp:
-        return replace(self, t=self.t + seconds, timers=self.timers + timers,
-                       extra=self.extra + extra)
+        return replace(
+            self, t=self.t + seconds, timers=self.timers + timers, extra=self.extra + extra
+        )
 
 
 @dataclass

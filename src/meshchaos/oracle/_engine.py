@@ -67,16 +67,23 @@ class ClusterUse:
 def _bookinfo_gateway_vs() -> VirtualService:
     """``bookinfo-gateway.yaml``'s VirtualService (BOOKINFO.md §5)."""
     ex, pre = MatchKind.EXACT, MatchKind.PREFIX
-    uris = ((ex, "/productpage"), (pre, "/static"), (ex, "/login"), (ex, "/logout"),
-            (pre, "/api/v1/products"))
+    uris = (
+        (ex, "/productpage"),
+        (pre, "/static"),
+        (ex, "/login"),
+        (ex, "/logout"),
+        (pre, "/api/v1/products"),
+    )
     return VirtualService(
         metadata=Metadata("bookinfo"),
         hosts=("*",),
         gateways=("bookinfo-gateway",),
-        http=(HTTPRoute(
-            match=tuple(HTTPMatchRequest(uri=StringMatch(k, v)) for k, v in uris),
-            route=(HTTPRouteDestination(Destination("productpage", port=PortSelector(9080))),),
-        ),),
+        http=(
+            HTTPRoute(
+                match=tuple(HTTPMatchRequest(uri=StringMatch(k, v)) for k, v in uris),
+                route=(HTTPRouteDestination(Destination("productpage", port=PortSelector(9080))),),
+            ),
+        ),
     )
 
 
@@ -98,8 +105,11 @@ class Engine:
     def from_gateway(self, req: Request, gateway: Caller) -> Dist:
         """A request entering at the ingress gateway (gateway-bound VirtualServices)."""
         host = req.headers.get("host", "*").split(":")[0]
-        vss = [r for r in self.resources if isinstance(r, VirtualService)
-               and any(g != "mesh" for g in r.gateways)]
+        vss = [
+            r
+            for r in self.resources
+            if isinstance(r, VirtualService) and any(g != "mesh" for g in r.gateways)
+        ]
         if not vss:
             vss = [_bookinfo_gateway_vs()]
             self.note("no gateway VirtualService given: using Bookinfo's (bookinfo-gateway.yaml)")
@@ -112,13 +122,14 @@ class Engine:
 
     def hop(self, caller: Caller, service: str, port: int, req: Request) -> Dist:
         """What ``caller``'s app observes calling ``service:port`` with ``req``."""
-        key = (caller.name, service, port, req.path, tuple(sorted(req.headers.items())),
-               req.method)
+        key = (caller.name, service, port, req.path, tuple(sorted(req.headers.items())), req.method)
         if key not in self._cache:
             vs = find_virtual_service(self.resources, service, None)
             if vs is None:
-                self.note(f"{caller.name} → {service}: no VirtualService: default route "
-                          "(no timeout, default retries: 503 not retried)")
+                self.note(
+                    f"{caller.name} → {service}: no VirtualService: default route "
+                    "(no timeout, default retries: 503 not retried)"
+                )
                 route = HTTPRoute(route=(HTTPRouteDestination(Destination(service)),))
                 self._cache[key] = self._route(caller, route, port, req, default=True)
             else:
@@ -126,23 +137,28 @@ class Engine:
         return self._cache[key]
 
     # -- one proxy ------------------------------------------------------------------
-    def _via_vs(self, caller: Caller, vs: VirtualService, service: str | None, port: int,
-                req: Request) -> Dist:
+    def _via_vs(
+        self, caller: Caller, vs: VirtualService, service: str | None, port: int, req: Request
+    ) -> Dist:
         authority = f"{service or req.headers.get('host', '*')}:{port}"
         picked = pick_route(vs, req, port, authority, caller.labels, caller.gateway)
         target = service or "ingress"
         if picked is None:
-            self.note(f"{caller.name} → {target}: VS {vs.metadata.name}: no route matches "
-                      f"{req.path} → 404 NR")
+            self.note(
+                f"{caller.name} → {target}: VS {vs.metadata.name}: no route matches "
+                f"{req.path} → 404 NR"
+            )
             return Dist.of(Resp(404, flag="NR"))
         if service is None and picked.route.route:
             target = short_host(picked.route.route[0].destination.host)
-        self.note(f"{caller.name} → {target}: VS {vs.metadata.name} route {picked.index} "
-                  f"({picked.why})")
+        self.note(
+            f"{caller.name} → {target}: VS {vs.metadata.name} route {picked.index} ({picked.why})"
+        )
         return self._route(caller, picked.route, port, req, default=False)
 
-    def _route(self, caller: Caller, route: HTTPRoute, port: int, req: Request, *,
-               default: bool) -> Dist:
+    def _route(
+        self, caller: Caller, route: HTTPRoute, port: int, req: Request, *, default: bool
+    ) -> Dist:
         if route.direct_response is not None:
             return Dist.of(Resp(route.direct_response.status))
         if route.redirect is not None:
@@ -158,8 +174,9 @@ class Engine:
             share = d.weight / total if total else 1.0
             if len(dests) > 1:
                 self.note(f"{caller.name}: weight {d.weight}/{total} → {_dest_key(d.destination)}")
-            inner.absorb(self._cluster(caller, d.destination, req, policy, route.timeout, share),
-                         share)
+            inner.absorb(
+                self._cluster(caller, d.destination, req, policy, route.timeout, share), share
+            )
         for mp in route.mirror_policies():
             pct = 1.0 if mp.percentage is None else million(mp.percentage)
             # Mirrors are set by the router: an aborted request is never mirrored (§5, §6).
@@ -167,15 +184,26 @@ class Engine:
             self.note(f"{caller.name}: mirror {pct:.0%} → {_dest_key(mp.destination)}")
         pd, delay, pa, status, extra = fault_shares(route.fault)
         if pd:
-            self.note(f"{caller.name}: fault delay {delay:g} s @{pd:.4g} (before the router, "
-                      "outside the route timeout)")
+            self.note(
+                f"{caller.name}: fault delay {delay:g} s @{pd:.4g} (before the router, "
+                "outside the route timeout)"
+            )
         if pa:
-            self.note(f"{caller.name}: fault abort {status} @{pa:.4g} (never retried)"
-                      + (f"; {extra}" if extra else ""))
+            self.note(
+                f"{caller.name}: fault abort {status} @{pa:.4g} (never retried)"
+                + (f"; {extra}" if extra else "")
+            )
         return apply_fault(route.fault, inner)
 
-    def _cluster(self, caller: Caller, dest: Destination, req: Request,
-                 policy: RetryPolicy, timeout: float | None, share: float) -> Dist:
+    def _cluster(
+        self,
+        caller: Caller,
+        dest: Destination,
+        req: Request,
+        policy: RetryPolicy,
+        timeout: float | None,
+        share: float,
+    ) -> Dist:
         svc = short_host(dest.host)
         service = self.topology.services.get(svc)
         if service is None:
@@ -185,20 +213,28 @@ class Engine:
         if dest.subset is not None:
             subset = find_subset(self.resources, svc, dest.subset)
             if subset is None:
-                self.note(f"{caller.name} → {svc}: subset {dest.subset} not declared in any "
-                          "DestinationRule → 503 NC")
+                self.note(
+                    f"{caller.name} → {svc}: subset {dest.subset} not declared in any "
+                    "DestinationRule → 503 NC"
+                )
                 return Dist.of(Resp(503, flag="NC"))
-            versions = [v for v in versions
-                        if all({"app": svc, "version": v}.get(k) == val
-                               for k, val in subset.labels.items())]
+            versions = [
+                v
+                for v in versions
+                if all({"app": svc, "version": v}.get(k) == val for k, val in subset.labels.items())
+            ]
         hosts = [(v, self.topology.count(svc, v)) for v in versions]
         hosts = [(v, n) for v, n in hosts if n > 0]
         if self._depth == 0:
-            self.first_hop.append(ClusterUse(svc, dest.subset, dest.port.number if dest.port
-                                             else service.port, hosts, share))
+            self.first_hop.append(
+                ClusterUse(
+                    svc, dest.subset, dest.port.number if dest.port else service.port, hosts, share
+                )
+            )
         if not hosts:
-            self.note(f"{caller.name} → {_dest_key(dest)}: no running instance → 503 "
-                      "no healthy upstream")
+            self.note(
+                f"{caller.name} → {_dest_key(dest)}: no running instance → 503 no healthy upstream"
+            )
             return Dist.of(Resp(503, flag="UH"))
         sub = f" subset {dest.subset}" if dest.subset else ""
         spread = ", ".join(f"{v} x{n}" for v, n in hosts)
@@ -249,11 +285,13 @@ class Engine:
             for r, s in mesh.items():
                 w = prob * s
                 if r.t >= edge.timeout:
-                    res = Resp(500, edge.on_failure, elapsed + edge.timeout, timers + 1, extra,
-                               "timeout")
+                    res = Resp(
+                        500, edge.on_failure, elapsed + edge.timeout, timers + 1, extra, "timeout"
+                    )
                 else:
-                    res = replace(r, t=elapsed + r.t, timers=timers + r.timers,
-                                  extra=extra + r.extra)
+                    res = replace(
+                        r, t=elapsed + r.t, timers=timers + r.timers, extra=extra + r.extra
+                    )
                     if r.status != 200:
                         res = replace(res, label=edge.on_failure)
                 if res.status != 200 and n + 1 < edge.attempts:
@@ -261,8 +299,10 @@ class Engine:
                     continue
                 if res.status != 200:
                     why = "timeout" if res.flag == "timeout" else f"status {res.status}"
-                    self.note(f"{who}: {edge.timeout:g} s timeout x {edge.attempts}: "
-                              f"{why} on every attempt → {edge.on_failure} at ≈{res.t:.1f} s")
+                    self.note(
+                        f"{who}: {edge.timeout:g} s timeout x {edge.attempts}: "
+                        f"{why} on every attempt → {edge.on_failure} at ≈{res.t:.1f} s"
+                    )
                 out.add(res, w)
 
         step(0.0, 0, 0.0, 0, 1.0)
@@ -284,8 +324,14 @@ def _compose(beh: Behaviour, page: bool, calls: list[tuple[CallEdge, Dist]]) -> 
                 if b.status != 200:
                     fails = (*fails, edge.on_failure)
                 status = a.status if a.status != 200 else b.status
-                r = Resp(status, b.label if b.status == 200 else a.label,
-                         a.t + b.t, a.timers + b.timers, a.extra + b.extra, "|".join(fails))
+                r = Resp(
+                    status,
+                    b.label if b.status == 200 else a.label,
+                    a.t + b.t,
+                    a.timers + b.timers,
+                    a.extra + b.extra,
+                    "|".join(fails),
+                )
                 nxt.add(r, pa * pb)
                 new_fail[r] = fails
         state, failures = nxt, new_fail

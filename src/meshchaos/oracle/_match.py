@@ -85,8 +85,9 @@ def _string_match(m: StringMatch, value: str | None, *, ignore_case: bool = Fals
     return a == b if m.kind is MatchKind.EXACT else a.startswith(b)
 
 
-def _match_one(m: HTTPMatchRequest, req: Request, port: int, authority: str,
-               proxy_gateway: str | None) -> bool:
+def _match_one(
+    m: HTTPMatchRequest, req: Request, port: int, authority: str, proxy_gateway: str | None
+) -> bool:
     if m.port is not None and m.port != port:
         return False
     if m.gateways and (proxy_gateway or "mesh") not in {_gw_name(g) for g in m.gateways}:
@@ -132,16 +133,16 @@ def _describe(m: HTTPMatchRequest) -> str:
 
 def _host_matches(vs_host: str, service: str) -> bool:
     h = vs_host.lower()
-    return short_host(h) == service or (
-        "*" in h and fnmatch.fnmatch(fqdn(service), h))
+    return short_host(h) == service or ("*" in h and fnmatch.fnmatch(fqdn(service), h))
 
 
 def _vs_for_sidecar(vs: VirtualService) -> bool:
     return not vs.gateways or "mesh" in vs.gateways
 
 
-def find_virtual_service(resources: Sequence[Resource], service: str,
-                         gateway: str | None) -> VirtualService | None:
+def find_virtual_service(
+    resources: Sequence[Resource], service: str, gateway: str | None
+) -> VirtualService | None:
     """The VirtualService the proxy uses for ``service``; the first one wins (§1: a later
     one for the same host is dropped as a duplicate domain; which is later is UNCONFIRMED)."""
     gateways = {r.metadata.name for r in resources if isinstance(r, Gateway)}
@@ -162,8 +163,14 @@ def find_virtual_service(resources: Sequence[Resource], service: str,
     return None
 
 
-def pick_route(vs: VirtualService, req: Request, port: int, authority: str,
-               labels: Mapping[str, str], gateway: str | None) -> Picked | None:
+def pick_route(
+    vs: VirtualService,
+    req: Request,
+    port: int,
+    authority: str,
+    labels: Mapping[str, str],
+    gateway: str | None,
+) -> Picked | None:
     """The first route whose match accepts the request; None is Envoy's 404 NR (§1)."""
     for i, route in enumerate(vs.http):
         matches = route.match or (HTTPMatchRequest(),)
@@ -196,8 +203,9 @@ def find_subset(resources: Sequence[Resource], service: str, name: str) -> Subse
     return None
 
 
-def cluster_policy(resources: Sequence[Resource], service: str, subset: str | None,
-                   port: int) -> TrafficPolicy | None:
+def cluster_policy(
+    resources: Sequence[Resource], service: str, subset: str | None, port: int
+) -> TrafficPolicy | None:
     """The traffic policy of cluster ``outbound|port|subset|service`` (§7 merge rules)."""
     dr = find_destination_rule(resources, service)
     if dr is None:

@@ -15,8 +15,9 @@ from meshchaos.istio.model import HTTPFaultInjection, HTTPRetry
 from meshchaos.oracle._dist import Dist, Resp
 
 # §4 "Built-in default": 503 is NOT a retriable status since 1.24.
-_DEFAULT_ON = frozenset({"connect-failure", "refused-stream", "unavailable", "cancelled",
-                         "retriable-status-codes"})
+_DEFAULT_ON = frozenset(
+    {"connect-failure", "refused-stream", "unavailable", "cancelled", "retriable-status-codes"}
+)
 _BACKOFF_BASE = 0.025  # Envoy default retry backoff base (§4)
 # Envoy re-draws a host up to 5 more times when previous_hosts rejects it (§4).
 _HOST_DRAWS = 6
@@ -35,10 +36,12 @@ class RetryPolicy:
 
     def retries_status(self, status: int) -> bool:
         """Whether an upstream response with ``status`` is retried (Envoy router docs)."""
-        return (("5xx" in self.on and status >= 500)
-                or ("gateway-error" in self.on and status in (502, 503, 504))
-                or ("retriable-4xx" in self.on and status == 409)
-                or ("retriable-status-codes" in self.on and status in self.codes))
+        return (
+            ("5xx" in self.on and status >= 500)
+            or ("gateway-error" in self.on and status in (502, 503, 504))
+            or ("retriable-4xx" in self.on and status == 409)
+            or ("retriable-status-codes" in self.on and status in self.codes)
+        )
 
     @property
     def retries_per_try_timeout(self) -> bool:
@@ -125,9 +128,11 @@ def apply_fault(fault: HTTPFaultInjection | None, inner: Dist) -> Dist:
     for delayed, wd in ((True, pd), (False, 1.0 - pd)):
         if wd <= 0.0:
             continue
+
         def shift(r: Resp, delayed: bool = delayed) -> Resp:
             # The delay is one Envoy timer, outside the route timeout (§5 table).
             return r.later(d, 1) if delayed else r
+
         out.add(shift(abort), wd * pa)
         for r, p in inner.items():
             out.add(shift(r), wd * (1.0 - pa) * p)
@@ -150,8 +155,9 @@ def _pick(counts: Sequence[int], tried: Sequence[int], previous_hosts: bool) -> 
     return [(c - t) * p_untried + t * p_tried for c, t in zip(counts, tried, strict=True)]
 
 
-def attempts(upstreams: Sequence[tuple[int, Callable[[], Dist]]], policy: RetryPolicy,
-             timeout: float | None) -> Dist:
+def attempts(
+    upstreams: Sequence[tuple[int, Callable[[], Dist]]], policy: RetryPolicy, timeout: float | None
+) -> Dist:
     """The router's attempts over hosts ``(instances, upstream answer)`` of one cluster.
 
     Each attempt draws a host and an answer independently (§4); a per-try timeout expiry
@@ -165,8 +171,9 @@ def attempts(upstreams: Sequence[tuple[int, Callable[[], Dist]]], policy: RetryP
         per_try = None  # §3: a per-try timeout >= the route timeout is ignored
     out = Dist()
 
-    def step(elapsed: float, timers: int, extra: float, done: int, tried: tuple[int, ...],
-             prob: float) -> None:
+    def step(
+        elapsed: float, timers: int, extra: float, done: int, tried: tuple[int, ...], prob: float
+    ) -> None:
         for vi, q in enumerate(_pick(counts, tried, policy.previous_hosts)):
             if q <= 0.0:
                 continue
@@ -175,12 +182,12 @@ def attempts(upstreams: Sequence[tuple[int, Callable[[], Dist]]], policy: RetryP
             for r, s in answer.items():
                 w = prob * q * s
                 if per_try is not None and r.t >= per_try:
-                    res = Resp(504, t=elapsed + per_try, timers=timers + 1, extra=extra,
-                               flag="UT")
+                    res = Resp(504, t=elapsed + per_try, timers=timers + 1, extra=extra, flag="UT")
                     retriable = policy.retries_per_try_timeout
                 else:
-                    res = replace(r, t=elapsed + r.t, timers=timers + r.timers,
-                                  extra=extra + r.extra)
+                    res = replace(
+                        r, t=elapsed + r.t, timers=timers + r.timers, extra=extra + r.extra
+                    )
                     retriable = policy.retries_status(r.status)
                 if timeout is not None and res.t >= timeout:
                     out.add(Resp(504, t=timeout, timers=1, extra=extra, flag="UT"), w)
@@ -189,8 +196,14 @@ def attempts(upstreams: Sequence[tuple[int, Callable[[], Dist]]], policy: RetryP
                     out.counters["upstream_rq_retry"] += w
                     nxt = list(tried)
                     nxt[vi] = min(nxt[vi] + 1, counts[vi])
-                    step(res.t, res.timers, res.extra + policy.max_backoff(done + 1),
-                         done + 1, tuple(nxt), w)
+                    step(
+                        res.t,
+                        res.timers,
+                        res.extra + policy.max_backoff(done + 1),
+                        done + 1,
+                        tuple(nxt),
+                        w,
+                    )
                 else:
                     out.add(res, w)
 

@@ -29,20 +29,30 @@ def request_from_args(args: argparse.Namespace) -> RequestClass:
         path = url.path or "/"
         if url.query:
             path = f"{path}?{url.query}"
-    return RequestClass(path=path, user=args.user, headers=headers, source=args.source,
-                        host=host, port=port)
+    return RequestClass(
+        path=path, user=args.user, headers=headers, source=args.source, host=host, port=port
+    )
 
 
 def to_json(p: Prediction) -> dict[str, object]:
     return {
-        "request": {"path": p.request.path, "user": p.request.user, "source": p.request.source,
-                    "host": p.request.host, "port": p.request.port,
-                    "headers": p.request.headers},
+        "request": {
+            "path": p.request.path,
+            "user": p.request.user,
+            "source": p.request.source,
+            "host": p.request.host,
+            "port": p.request.port,
+            "headers": p.request.headers,
+        },
         "outcomes": [
-            {"outcome": o.outcome, "probability": o.probability,
-             "low": o.bounds[0], "high": o.bounds[1],
-             "latency": [o.latency.low, o.latency.high],
-             "components": [[q, [b.low, b.high]] for q, b in o.components]}
+            {
+                "outcome": o.outcome,
+                "probability": o.probability,
+                "low": o.bounds[0],
+                "high": o.bounds[1],
+                "latency": [o.latency.low, o.latency.high],
+                "components": [[q, [b.low, b.high]] for q, b in o.components],
+            }
             for o in p.outcomes
         ],
         "mirrored": p.mirrored,

@@ -43,8 +43,13 @@ class Timing:
 DEFAULT_TIMING = Timing()
 
 
-def predict(resources: Sequence[Resource], request: RequestClass,
-            topology: Topology = BOOKINFO, *, timing: Timing = DEFAULT_TIMING) -> Prediction:
+def predict(
+    resources: Sequence[Resource],
+    request: RequestClass,
+    topology: Topology = BOOKINFO,
+    *,
+    timing: Timing = DEFAULT_TIMING,
+) -> Prediction:
     """The expected mixture of outcome classes for ``request`` under ``resources``."""
     engine = Engine(resources, topology, user=request.user)
     headers = {k.lower(): v for k, v in request.headers.items()}
@@ -57,8 +62,9 @@ def predict(resources: Sequence[Resource], request: RequestClass,
         dist = engine.hop(caller, request.host, request.port, req)
     outcomes = _summarise(dist, timing)
     notes = list(engine.notes)
-    outcomes = _bounds.apply(resources, topology, request, timing.proxy_workers,
-                             engine.first_hop, outcomes, notes)
+    outcomes = _bounds.apply(
+        resources, topology, request, timing.proxy_workers, engine.first_hop, outcomes, notes
+    )
     return Prediction(
         request=request,
         outcomes=tuple(outcomes),
@@ -98,6 +104,8 @@ def _summary_lines(outcomes: Sequence[OutcomeShare]) -> list[str]:
     lines = []
     for o in outcomes:
         bounds = "" if o.is_exact else f" (bounds {o.bounds[0]:.4g}..{o.bounds[1]:.4g})"
-        lines.append(f"⇒ {o.outcome}: {o.probability:.6g}{bounds} at "
-                     f"{o.latency.low:.3f}..{o.latency.high:.3f} s")
+        lines.append(
+            f"⇒ {o.outcome}: {o.probability:.6g}{bounds} at "
+            f"{o.latency.low:.3f}..{o.latency.high:.3f} s"
+        )
     return lines

@@ -128,12 +128,29 @@ class Topology:
 
 
 # Headers both productpage and reviews copy onto their calls (BOOKINFO.md §1, §3).
-_TRACE = frozenset({
-    "x-request-id", "x-ot-span-context", "x-datadog-trace-id", "x-datadog-parent-id",
-    "x-datadog-sampling-priority", "traceparent", "tracestate", "x-cloud-trace-context",
-    "grpc-trace-bin", "sw8", "user-agent", "cookie", "authorization", "jwt",
-    "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags",
-})
+_TRACE = frozenset(
+    {
+        "x-request-id",
+        "x-ot-span-context",
+        "x-datadog-trace-id",
+        "x-datadog-parent-id",
+        "x-datadog-sampling-priority",
+        "traceparent",
+        "tracestate",
+        "x-cloud-trace-context",
+        "grpc-trace-bin",
+        "sw8",
+        "user-agent",
+        "cookie",
+        "authorization",
+        "jwt",
+        "x-b3-traceid",
+        "x-b3-spanid",
+        "x-b3-parentspanid",
+        "x-b3-sampled",
+        "x-b3-flags",
+    }
+)
 
 _PRODUCTPAGE = Behaviour(
     endpoints=(
@@ -145,8 +162,9 @@ _PRODUCTPAGE = Behaviour(
     propagate=_TRACE,
     sets_end_user=True,
     combined={
-        frozenset({Bookinfo.DETAILS_ERROR.value, Bookinfo.REVIEWS_ERROR.value}):
-            Bookinfo.BOTH_ERROR.value,
+        frozenset(
+            {Bookinfo.DETAILS_ERROR.value, Bookinfo.REVIEWS_ERROR.value}
+        ): Bookinfo.BOTH_ERROR.value,
     },
 )
 _REVIEWS_PROPAGATE = _TRACE | {"end-user"}
@@ -156,27 +174,45 @@ _HALF = 0.5
 BOOKINFO_SERVICES: dict[str, Service] = {
     "productpage": Service("productpage", 9080, {"v1": _PRODUCTPAGE}),
     "details": Service("details", 9080, {"v1": Behaviour(), "v2": Behaviour()}),
-    "reviews": Service("reviews", 9080, {
-        "v1": Behaviour(label=Bookinfo.REVIEWS_V1.value),
-        "v2": Behaviour(label=Bookinfo.REVIEWS_V2.value, endpoints=_RATINGS_CALL,
-                        propagate=_REVIEWS_PROPAGATE),
-        "v3": Behaviour(label=Bookinfo.REVIEWS_V3.value, endpoints=_RATINGS_CALL,
-                        propagate=_REVIEWS_PROPAGATE),
-    }),
-    "ratings": Service("ratings", 9080, {
-        "v1": Behaviour(),
-        "v2": Behaviour(),
-        # BOOKINFO.md §4: each request 50 % -> 503, else normal.
-        "v-faulty": Behaviour(responses=(Response(_HALF, 503), Response(_HALF, 200))),
-        # BOOKINFO.md §4: each request 50 % -> normal answer after 7 s, else immediate.
-        "v-delayed": Behaviour(responses=(Response(_HALF, 200, 7.0), Response(_HALF, 200))),
-    }),
-    "httpbin": Service("httpbin", 8000, {
-        "v1": Behaviour(httpbin=True),
-        "v2": Behaviour(httpbin=True),
-        # catalog.py: HTTPBIN_FAIL_ALL=503, the bad instance of outlier scenarios.
-        "v-faulty": Behaviour(responses=(Response(1.0, 503),)),
-    }),
+    "reviews": Service(
+        "reviews",
+        9080,
+        {
+            "v1": Behaviour(label=Bookinfo.REVIEWS_V1.value),
+            "v2": Behaviour(
+                label=Bookinfo.REVIEWS_V2.value,
+                endpoints=_RATINGS_CALL,
+                propagate=_REVIEWS_PROPAGATE,
+            ),
+            "v3": Behaviour(
+                label=Bookinfo.REVIEWS_V3.value,
+                endpoints=_RATINGS_CALL,
+                propagate=_REVIEWS_PROPAGATE,
+            ),
+        },
+    ),
+    "ratings": Service(
+        "ratings",
+        9080,
+        {
+            "v1": Behaviour(),
+            "v2": Behaviour(),
+            # BOOKINFO.md §4: each request 50 % -> 503, else normal.
+            "v-faulty": Behaviour(responses=(Response(_HALF, 503), Response(_HALF, 200))),
+            # BOOKINFO.md §4: each request 50 % -> normal answer after 7 s, else immediate.
+            "v-delayed": Behaviour(responses=(Response(_HALF, 200, 7.0), Response(_HALF, 200))),
+        },
+    ),
+    "httpbin": Service(
+        "httpbin",
+        8000,
+        {
+            "v1": Behaviour(httpbin=True),
+            "v2": Behaviour(httpbin=True),
+            # catalog.py: HTTPBIN_FAIL_ALL=503, the bad instance of outlier scenarios.
+            "v-faulty": Behaviour(responses=(Response(1.0, 503),)),
+        },
+    ),
 }
 
 # BOOKINFO.md §1 "Downstream calls" and §3 (ratings client timeout by star colour).
@@ -184,14 +220,13 @@ BOOKINFO_EDGES: tuple[CallEdge, ...] = (
     CallEdge("productpage", None, "details", "/details/0", 3.0, 1, Bookinfo.DETAILS_ERROR.value),
     CallEdge("productpage", None, "reviews", "/reviews/0", 3.0, 2, Bookinfo.REVIEWS_ERROR.value),
     CallEdge("productpage", None, "ratings", "/ratings/0", 3.0, 1, "ratings-error"),
-    CallEdge("reviews", "v2", "ratings", "/ratings/0", 10.0, 1,
-             Bookinfo.RATINGS_UNAVAILABLE.value),
-    CallEdge("reviews", "v3", "ratings", "/ratings/0", 2.5, 1,
-             Bookinfo.RATINGS_UNAVAILABLE.value),
+    CallEdge("reviews", "v2", "ratings", "/ratings/0", 10.0, 1, Bookinfo.RATINGS_UNAVAILABLE.value),
+    CallEdge("reviews", "v3", "ratings", "/ratings/0", 2.5, 1, Bookinfo.RATINGS_UNAVAILABLE.value),
 )
 
-GATEWAY = Workload("istio-ingressgateway", {"istio": "ingressgateway",
-                                            "app": "istio-ingressgateway"})
+GATEWAY = Workload(
+    "istio-ingressgateway", {"istio": "ingressgateway", "app": "istio-ingressgateway"}
+)
 CLIENT = Workload("client", {"app": "client", "version": "v1"})
 
 BOOKINFO = Topology(
@@ -199,10 +234,19 @@ BOOKINFO = Topology(
     edges=BOOKINFO_EDGES,
     # catalog.py replicas: every version 1, the sample variants 0 until scaled.
     instances={
-        "productpage-v1": 1, "details-v1": 1, "details-v2": 0,
-        "reviews-v1": 1, "reviews-v2": 1, "reviews-v3": 1,
-        "ratings-v1": 1, "ratings-v2": 0, "ratings-v-faulty": 0, "ratings-v-delayed": 0,
-        "httpbin-v1": 1, "httpbin-v2": 1, "httpbin-v-faulty": 0,
+        "productpage-v1": 1,
+        "details-v1": 1,
+        "details-v2": 0,
+        "reviews-v1": 1,
+        "reviews-v2": 1,
+        "reviews-v3": 1,
+        "ratings-v1": 1,
+        "ratings-v2": 0,
+        "ratings-v-faulty": 0,
+        "ratings-v-delayed": 0,
+        "httpbin-v1": 1,
+        "httpbin-v2": 1,
+        "httpbin-v-faulty": 0,
     },
     sources={"gateway": GATEWAY, "client": CLIENT},
 )

@@ -37,10 +37,16 @@ def page(inner: bytes) -> bytes:
             "ratings-unavailable",
             id="ratings-unavailable",
         ),
-        pytest.param(page(b"<h4>Error fetching product reviews!</h4>"), "reviews-error",
-                     id="reviews-error-old-template"),
-        pytest.param(page(b"<h4>Error fetching product details</h4>" + STAR % b"red"),
-                     "details-error", id="details-error"),
+        pytest.param(
+            page(b"<h4>Error fetching product reviews!</h4>"),
+            "reviews-error",
+            id="reviews-error-old-template",
+        ),
+        pytest.param(
+            page(b"<h4>Error fetching product details</h4>" + STAR % b"red"),
+            "details-error",
+            id="details-error",
+        ),
         pytest.param(
             page(b"Error fetching product details</h4>Error fetching product reviews"),
             "details-and-reviews-error",
@@ -129,7 +135,8 @@ def test_load_against_the_real_productpage_app(variant: str) -> None:
         app: web.Application = productpage.make_app({}, _FakeOutbound(DETAILS_OK, REVIEWS[variant]))
         async with serving(app) as base:
             result = await drive(
-                LoadTarget(base + "/productpage"), LoadPlan(concurrency=2, requests=6),
+                LoadTarget(base + "/productpage"),
+                LoadPlan(concurrency=2, requests=6),
                 classify_bookinfo,
             )
             api = await drive(

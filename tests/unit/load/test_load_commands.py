@@ -104,11 +104,15 @@ def test_path_without_mesh_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_path_and_from_read_mesh_json(tmp_path: Path) -> None:
-    (tmp_path / "mesh.json").write_text(json.dumps({
-        "backend": "local",
-        "gateway_url": "http://127.0.0.1:4000",
-        "clients": {"client": "http://127.0.0.1:4001"},
-    }))
+    (tmp_path / "mesh.json").write_text(
+        json.dumps(
+            {
+                "backend": "local",
+                "gateway_url": "http://127.0.0.1:4000",
+                "clients": {"client": "http://127.0.0.1:4001"},
+            }
+        )
+    )
     target = resolve_target("/productpage", None, tmp_path)
     assert (target.url, target.proxy) == ("http://127.0.0.1:4000/productpage", None)
     target = resolve_target("http://httpbin:8000/get", "client", tmp_path)

@@ -124,9 +124,7 @@ def test_timeouts_and_refused_connections_are_samples(lean: bool) -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    result = run_load(
-        LoadTarget(f"http://127.0.0.1:{port}/x"), LoadPlan(concurrency=1, requests=3)
-    )
+    result = run_load(LoadTarget(f"http://127.0.0.1:{port}/x"), LoadPlan(concurrency=1, requests=3))
     assert result.counts() == {"error:connect": 3}
 
 

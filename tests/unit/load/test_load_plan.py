@@ -59,12 +59,17 @@ def test_accepted_targets(target: LoadTarget) -> None:
     [
         pytest.param(LoadTarget("http://10.0.0.1/"), "not loopback", id="direct-private"),
         pytest.param(LoadTarget("http://httpbin:8000/"), "not loopback", id="mesh-name-no-proxy"),
-        pytest.param(LoadTarget("http://example.com/", "http://127.0.0.1:1"), "in-mesh",
-                     id="public-via-proxy"),
-        pytest.param(LoadTarget("http://8.8.8.8/", "http://127.0.0.1:1"), "in-mesh",
-                     id="public-ip-via-proxy"),
-        pytest.param(LoadTarget("http://httpbin:8000/", "http://10.0.0.2:15001"), "proxy",
-                     id="remote-proxy"),
+        pytest.param(
+            LoadTarget("http://example.com/", "http://127.0.0.1:1"),
+            "in-mesh",
+            id="public-via-proxy",
+        ),
+        pytest.param(
+            LoadTarget("http://8.8.8.8/", "http://127.0.0.1:1"), "in-mesh", id="public-ip-via-proxy"
+        ),
+        pytest.param(
+            LoadTarget("http://httpbin:8000/", "http://10.0.0.2:15001"), "proxy", id="remote-proxy"
+        ),
         pytest.param(LoadTarget("ftp://127.0.0.1/"), "http://", id="scheme"),
         pytest.param(LoadTarget("/productpage"), "absolute", id="path-only"),
     ],

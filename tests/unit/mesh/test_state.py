@@ -20,15 +20,26 @@ from meshchaos.mesh.local.state import (
 
 
 def _state() -> MeshState:
-    state = MeshState(owner_pid=os.getpid(), owner_start_ticks=proc_start_ticks(os.getpid()) or 0,
-                      workloads=list(DEFAULT_WORKLOADS))
+    state = MeshState(
+        owner_pid=os.getpid(),
+        owner_start_ticks=proc_start_ticks(os.getpid()) or 0,
+        workloads=list(DEFAULT_WORKLOADS),
+    )
     state.proxies["istio-ingressgateway"] = ProxyRecord(
-        "istio-ingressgateway", "gateway", None, 0, listeners={"http.8080": 41000})
+        "istio-ingressgateway", "gateway", None, 0, listeners={"http.8080": 41000}
+    )
     state.proxies["client-0"] = ProxyRecord(
-        "client-0", "sidecar", "client", 0, listeners={"outbound": 41001})
+        "client-0", "sidecar", "client", 0, listeners={"outbound": 41001}
+    )
     state.proxies["reviews-v2-0"] = ProxyRecord(
-        "reviews-v2-0", "sidecar", "reviews-v2", 0, listeners={"outbound": 41002, "inbound": 41003},
-        app_port=40001, host=1)
+        "reviews-v2-0",
+        "sidecar",
+        "reviews-v2",
+        0,
+        listeners={"outbound": 41002, "inbound": 41003},
+        app_port=40001,
+        host=1,
+    )
     return state
 
 

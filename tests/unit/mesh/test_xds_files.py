@@ -20,11 +20,20 @@ ROUTE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 
 def _files(version: str, vhosts: int = 1, clusters: int = 1) -> dict[str, dict[str, Any]]:
     return {
-        "cds.json": {"version_info": version,
-                     "resources": [{"name": f"c{i}"} for i in range(clusters)]},
-        "rds_outbound.json": {"version_info": version, "resources": [
-            {"@type": ROUTE, "name": "outbound",
-             "virtual_hosts": [{"name": f"v{i}"} for i in range(vhosts)]}]},
+        "cds.json": {
+            "version_info": version,
+            "resources": [{"name": f"c{i}"} for i in range(clusters)],
+        },
+        "rds_outbound.json": {
+            "version_info": version,
+            "resources": [
+                {
+                    "@type": ROUTE,
+                    "name": "outbound",
+                    "virtual_hosts": [{"name": f"v{i}"} for i in range(vhosts)],
+                }
+            ],
+        },
     }
 
 

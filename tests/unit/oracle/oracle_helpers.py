@@ -46,12 +46,19 @@ def policy(yaml_text: str, *, with_drs: bool = True) -> list[Resource]:
 
 
 def vs(host: str, http: str, name: str | None = None) -> str:
-    return (f"apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
-            f"metadata: {{name: {name or host}}}\nspec:\n  hosts: [{host}]\n  http:\n{http}")
+    return (
+        f"apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+        f"metadata: {{name: {name or host}}}\nspec:\n  hosts: [{host}]\n  http:\n{http}"
+    )
 
 
-def check(p: Prediction, outcome: str, probability: float, low: float | None = None,
-          high: float | None = None) -> None:
+def check(
+    p: Prediction,
+    outcome: str,
+    probability: float,
+    low: float | None = None,
+    high: float | None = None,
+) -> None:
     """Assert ``outcome``'s share to 1e-9, and its band edges when given."""
     __tracebackhide__ = True
     share = p.share(outcome)

@@ -23,8 +23,9 @@ spec:
 
 
 def load(c: int, n: int | None = None) -> RequestClass:
-    return RequestClass(path="/get", source="client", host="httpbin", port=8000,
-                        concurrency=c, requests=n)
+    return RequestClass(
+        path="/get", source="client", host="httpbin", port=8000, concurrency=c, requests=n
+    )
 
 
 def test_pool_at_concurrency_one_never_overflows() -> None:
@@ -75,8 +76,9 @@ ONE_BAD = BOOKINFO.scaled(**{"httpbin-v2": 0, "httpbin-v-faulty": 1})
 
 
 def test_outlier_bound_counts_ejection_cycles() -> None:
-    req = RequestClass(path="/get", source="client", host="httpbin", port=8000,
-                       requests=1000, duration=60.0)
+    req = RequestClass(
+        path="/get", source="client", host="httpbin", port=8000, requests=1000, duration=60.0
+    )
     p = predict(load_text(OUTLIER % 100), req, ONE_BAD)
     lo, hi = p.share("status:503").bounds  # type: ignore[union-attr]
     # ejected after 2 consecutive 5xx; back after 30 s; again after 60 s more: 2 cycles
@@ -91,8 +93,8 @@ def test_outlier_never_ejects_below_max_ejection_percent() -> None:
     assert p.share("status:503").is_exact  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize(("duration", "cycles"), [(None, 1), (29.0, 1), (30.0, 2), (89.0, 2),
-                                                  (90.0, 3)])
+@pytest.mark.parametrize(
+    ("duration", "cycles"), [(None, 1), (29.0, 1), (30.0, 2), (89.0, 2), (90.0, 3)]
+)
 def test_ejection_cycles(duration: float | None, cycles: int) -> None:
     assert ejection_cycles(30.0, duration) == cycles
-

@@ -24,8 +24,9 @@ spec:
 def test_predict_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     f = tmp_path / "vs.yaml"
     f.write_text(POLICY)
-    code = main(["predict", "-f", str(f), "--from", "client", "--path",
-                 "http://httpbin:8000/get", "--json"])
+    code = main(
+        ["predict", "-f", str(f), "--from", "client", "--path", "http://httpbin:8000/get", "--json"]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     shares = {o["outcome"]: o["probability"] for o in out["outcomes"]}

@@ -35,8 +35,11 @@ def log_tail(path: Path, lines: int = 15) -> str:
 
 
 def prepare_proxy(
-    sd: StateDir, rec: ProxyRecord, workloads: Sequence[WorkloadSpec],
-    *, pinned: Mapping[str, int] | None = None,
+    sd: StateDir,
+    rec: ProxyRecord,
+    workloads: Sequence[WorkloadSpec],
+    *,
+    pinned: Mapping[str, int] | None = None,
 ) -> list[str]:
     """Write a proxy's bootstrap and placeholder xDS files; return its listener names.
 
@@ -58,8 +61,9 @@ def prepare_proxy(
             lst["address"]["socket_address"]["port_value"] = pinned[lst["name"]]
         for name, path in _rds_sources(lst):
             if not path.exists():
-                write_json_atomic(path, {"version_info": "0", "resources": [
-                    {"@type": _ROUTE_TYPE, "name": name}]})
+                write_json_atomic(
+                    path, {"version_info": "0", "resources": [{"@type": _ROUTE_TYPE, "name": name}]}
+                )
     write_json_atomic(sd.proxy_dir(rec.name) / "bootstrap.json", boot)
     return [str(lst["name"]) for lst in listeners]
 

@@ -64,13 +64,20 @@ def _spec(state: MeshState, workload: str | None) -> WorkloadSpec:
     for w in state.workloads:
         if w.name == workload:
             return w
-    raise MeshError(f"unknown workload {workload!r}; known: "
-                    + ", ".join(w.name for w in state.workloads))
+    raise MeshError(
+        f"unknown workload {workload!r}; known: " + ", ".join(w.name for w in state.workloads)
+    )
 
 
 def start(
-    mesh: LocalMesh, state_dir: Path | None, workloads: tuple[WorkloadSpec, ...], *,
-    envoy_concurrency: int, baseline: Sequence[Path], precise_timers: bool, app_hosts: int,
+    mesh: LocalMesh,
+    state_dir: Path | None,
+    workloads: tuple[WorkloadSpec, ...],
+    *,
+    envoy_concurrency: int,
+    baseline: Sequence[Path],
+    precise_timers: bool,
+    app_hosts: int,
     timeout: float,
 ) -> LocalMesh:
     """Bring up ``mesh`` (see :meth:`LocalMesh.start`)."""
@@ -91,8 +98,11 @@ def start(
         sweep(sd, old)
         sd.clear(remove_dir=False, keep_lock=True)
         state = MeshState(
-            owner_pid=os.getpid(), owner_start_ticks=proc_start_ticks(os.getpid()) or 0,
-            workloads=list(workloads), envoy_concurrency=envoy_concurrency, user_dir=user_dir,
+            owner_pid=os.getpid(),
+            owner_start_ticks=proc_start_ticks(os.getpid()) or 0,
+            workloads=list(workloads),
+            envoy_concurrency=envoy_concurrency,
+            user_dir=user_dir,
         )
         state.proxies[GATEWAY] = ProxyRecord(GATEWAY, "gateway", None, 0)
         for w in workloads:
@@ -100,9 +110,17 @@ def start(
                 state.proxies[f"{w.name}-{i}"] = ProxyRecord(f"{w.name}-{i}", "sidecar", w.name, i)
         _register(mesh)
         try:
-            _raise_exited(mesh, _bring_up(
-                mesh, state, list(state.proxies.values()), app_hosts=app_hosts,
-                precise_timers=precise_timers, timeout=timeout))
+            _raise_exited(
+                mesh,
+                _bring_up(
+                    mesh,
+                    state,
+                    list(state.proxies.values()),
+                    app_hosts=app_hosts,
+                    precise_timers=precise_timers,
+                    timeout=timeout,
+                ),
+            )
             mesh.push(state, resources, timeout=timeout, fresh=True)
             _probe_productpage(mesh, state, t0 + timeout)
         except BaseException:
@@ -113,9 +131,15 @@ def start(
 
 
 def _bring_up(
-    mesh: LocalMesh, state: MeshState, recs: list[ProxyRecord], *, app_hosts: int = 1,
-    precise_timers: bool = True, timeout: float = 10.0,
-    pinned: dict[str, int] | None = None, start_apps: bool = True,
+    mesh: LocalMesh,
+    state: MeshState,
+    recs: list[ProxyRecord],
+    *,
+    app_hosts: int = 1,
+    precise_timers: bool = True,
+    timeout: float = 10.0,
+    pinned: dict[str, int] | None = None,
+    start_apps: bool = True,
 ) -> list[str]:
     """Start the apps and Envoys of ``recs`` at once; fill in pids, ports and app ports.
 
@@ -135,18 +159,22 @@ def _bring_up(
     # Each instance to the least loaded host: spreads Bookinfo over both cores.
     for rec in with_app:
         if rec.host is None:
-            load = [sum(1 for p in state.proxies.values() if p.host == i)
-                    for i in range(len(mesh._hosts))]
+            load = [
+                sum(1 for p in state.proxies.values() if p.host == i)
+                for i in range(len(mesh._hosts))
+            ]
             rec.host = load.index(min(load))
     listeners = {r.name: prepare_proxy(sd, r, state.workloads, pinned=pinned) for r in recs}
     for r in recs:
-        mesh._envoys[r.name] = spawn_envoy(sd, r, concurrency=state.envoy_concurrency,
-                                           precise_timers=precise_timers)
+        mesh._envoys[r.name] = spawn_envoy(
+            sd, r, concurrency=state.envoy_concurrency, precise_timers=precise_timers
+        )
     sd.save(state)  # pids on disk from now on, so a crash can be swept
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(len(mesh._hosts), 1)) as pool:
         futures = {
-            i: pool.submit(client.start, [instance_payload(r, specs[r.name]) for r in to_start
-                                          if r.host == i])
+            i: pool.submit(
+                client.start, [instance_payload(r, specs[r.name]) for r in to_start if r.host == i]
+            )
             for i, (_, client) in enumerate(mesh._hosts)
             if any(r.host == i for r in to_start)
         }
@@ -155,14 +183,17 @@ def _bring_up(
             try:
                 ports = fut.result(timeout=timeout)
             except concurrent.futures.TimeoutError:
-                raise MeshError(f"app host {i} did not start its apps within {timeout:.0f} s; "
-                                f"its stderr:\n{mesh._hosts[i][1].stderr_tail()}") from None
+                raise MeshError(
+                    f"app host {i} did not start its apps within {timeout:.0f} s; "
+                    f"its stderr:\n{mesh._hosts[i][1].stderr_tail()}"
+                ) from None
             for r in to_start:
                 if r.host == i:
                     r.app_port = int(ports[r.name])
     for i, (_, client) in enumerate(mesh._hosts):
-        proxies = {r.name: f"http://127.0.0.1:{r.listeners['outbound']}" for r in with_app
-                   if r.host == i}
+        proxies = {
+            r.name: f"http://127.0.0.1:{r.listeners['outbound']}" for r in with_app if r.host == i
+        }
         if proxies:
             client.set_proxies(proxies)
     sd.save(state)
@@ -171,8 +202,10 @@ def _bring_up(
 
 def _raise_exited(mesh: LocalMesh, exited: Sequence[str]) -> None:
     if exited:
-        raise MeshError(f"Envoy {exited[0]} exited while starting; its log:\n"
-                        + log_tail(mesh._sd.proxy_dir(exited[0]) / "envoy.log"))
+        raise MeshError(
+            f"Envoy {exited[0]} exited while starting; its log:\n"
+            + log_tail(mesh._sd.proxy_dir(exited[0]) / "envoy.log")
+        )
 
 
 def _probe_productpage(mesh: LocalMesh, state: MeshState, deadline: float) -> None:
@@ -203,9 +236,13 @@ def _probe_productpage(mesh: LocalMesh, state: MeshState, deadline: float) -> No
     elif hosts:
         where = f"app host {hosts[0]} died; its stderr:\n{mesh._hosts[hosts[0]][1].stderr_tail()}"
     else:
-        where = ("gateway log:\n" + log_tail(mesh._sd.proxy_dir(GATEWAY) / "envoy.log")
-                 + "".join(f"\napp host {i} stderr:\n{c.stderr_tail()}"
-                           for i, (_, c) in enumerate(mesh._hosts)))
+        where = (
+            "gateway log:\n"
+            + log_tail(mesh._sd.proxy_dir(GATEWAY) / "envoy.log")
+            + "".join(
+                f"\napp host {i} stderr:\n{c.stderr_tail()}" for i, (_, c) in enumerate(mesh._hosts)
+            )
+        )
     raise MeshError(f"/productpage was not served through the gateway (last: {last}); {where}")
 
 
@@ -247,12 +284,15 @@ def restart(mesh: LocalMesh, state: MeshState, name: str) -> None:
 def scale(mesh: LocalMesh, state: MeshState, workload: str, replicas: int) -> None:
     """Run ``replicas`` instances of ``workload``; waits until the mesh routes accordingly."""
     _spec(state, workload)
-    current = sorted((p for p in state.proxies.values() if p.workload == workload),
-                     key=lambda p: p.instance)
+    current = sorted(
+        (p for p in state.proxies.values() if p.workload == workload), key=lambda p: p.instance
+    )
     resources = xds.resources_of(state)
     if replicas > len(current):
-        new = [ProxyRecord(f"{workload}-{i}", "sidecar", workload, i)
-               for i in range(len(current), replicas)]
+        new = [
+            ProxyRecord(f"{workload}-{i}", "sidecar", workload, i)
+            for i in range(len(current), replicas)
+        ]
         for rec in new:
             state.proxies[rec.name] = rec
         _raise_exited(mesh, _bring_up(mesh, state, new, app_hosts=2))
@@ -285,11 +325,16 @@ def _wait_instance(mesh: LocalMesh, rec: ProxyRecord) -> None:
     admin = EnvoyAdmin(rec.admin)
     expect = {rec.name: xds.written_expectation(mesh._sd.xds_dir(rec.name))}
     if xds.wait_synced({rec.name: admin}, expect, 10.0):
-        raise MeshError(f"restarted {rec.name} did not load its config; its log:\n"
-                        + log_tail(mesh._sd.proxy_dir(rec.name) / "envoy.log"))
+        raise MeshError(
+            f"restarted {rec.name} did not load its config; its log:\n"
+            + log_tail(mesh._sd.proxy_dir(rec.name) / "envoy.log")
+        )
     if "inbound" in rec.listeners and rec.host is not None:
-        mesh.wait_until(f"{rec.name} serving on its inbound listener",
-                        lambda: _app_answers(rec.listeners["inbound"]), 10.0)
+        mesh.wait_until(
+            f"{rec.name} serving on its inbound listener",
+            lambda: _app_answers(rec.listeners["inbound"]),
+            10.0,
+        )
 
 
 def _app_answers(port: int) -> bool:
@@ -356,8 +401,10 @@ def _register(mesh: LocalMesh) -> None:
         _hooks_installed = True
     atexit.register(_close_all)
     # Only the main thread may set handlers; never replace a handler someone else set.
-    if (threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL):
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    ):
         signal.signal(signal.SIGTERM, _on_sigterm)
 
 

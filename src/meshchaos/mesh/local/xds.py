@@ -67,7 +67,10 @@ def proxy_spec(rec: ProxyRecord, workloads: Sequence[WorkloadSpec]) -> ProxySpec
         return ProxySpec(name=rec.name, role="gateway", labels=dict(GATEWAY_LABELS))
     spec = next(w for w in workloads if w.name == rec.workload)
     return ProxySpec(
-        name=rec.name, role="sidecar", labels=dict(spec.labels), workload=spec,
+        name=rec.name,
+        role="sidecar",
+        labels=dict(spec.labels),
+        workload=spec,
         app_port=rec.app_port,
     )
 
@@ -87,15 +90,21 @@ def endpoints_of(state: MeshState) -> tuple[Endpoint, ...]:
             continue
         out.append(
             Endpoint(
-                workload=spec.name, instance=rec.instance, port=rec.listeners["inbound"],
-                labels=dict(spec.labels), service=spec.service, service_port=spec.port,
+                workload=spec.name,
+                instance=rec.instance,
+                port=rec.listeners["inbound"],
+                labels=dict(spec.labels),
+                service=spec.service,
+                service_port=spec.port,
             )
         )
     return tuple(sorted(out, key=lambda e: (e.workload, e.instance)))
 
 
 def render(
-    state: MeshState, resources: Sequence[Resource], version: str,
+    state: MeshState,
+    resources: Sequence[Resource],
+    version: str,
     names: Sequence[str] | None = None,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Proxy name -> its xDS files (filename -> DiscoveryResponse) at ``version``."""
@@ -103,7 +112,9 @@ def render(
 
 
 def render_with_warnings(
-    state: MeshState, resources: Sequence[Resource], version: str,
+    state: MeshState,
+    resources: Sequence[Resource],
+    version: str,
     names: Sequence[str] | None = None,
 ) -> tuple[dict[str, dict[str, dict[str, Any]]], list[str]]:
     """:func:`render`, plus the translator's warnings (what the local mesh cannot honour),
@@ -185,7 +196,7 @@ def matches(got: ConfigVersions, expect: Expectation) -> bool:
 
 
 def _poll(admin: EnvoyAdmin, expect: Expectation, rejected_before: int) -> str:
-    """"synced", "rejected" (Envoy refused an update since we wrote) or "pending"."""
+    """ "synced", "rejected" (Envoy refused an update since we wrote) or "pending"."""
     try:
         got = admin.sync_versions()
         if got.rejected > rejected_before:
@@ -226,6 +237,7 @@ def is_synced(admin: EnvoyAdmin, expect: Expectation) -> bool:
 
 def rejection_counts(admins: Mapping[str, EnvoyAdmin]) -> dict[str, int]:
     """Each proxy's current total of ``update_rejected`` (a baseline before writing)."""
+
     def count(admin: EnvoyAdmin) -> int:
         try:
             return admin.sync_versions().rejected
@@ -237,7 +249,9 @@ def rejection_counts(admins: Mapping[str, EnvoyAdmin]) -> dict[str, int]:
 
 
 def wait_synced(
-    admins: Mapping[str, EnvoyAdmin], expect: Mapping[str, Expectation], timeout: float,
+    admins: Mapping[str, EnvoyAdmin],
+    expect: Mapping[str, Expectation],
+    timeout: float,
     rejected_before: Mapping[str, int] | None = None,
 ) -> list[str]:
     """Poll every proxy in ``expect`` until it runs its expected versions.
@@ -254,9 +268,7 @@ def wait_synced(
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         while pending:
             names = sorted(pending)
-            results = pool.map(
-                lambda n: _poll(admins[n], expect[n], before.get(n, 1 << 62)), names
-            )
+            results = pool.map(lambda n: _poll(admins[n], expect[n], before.get(n, 1 << 62)), names)
             for name, result in zip(names, results, strict=True):
                 if result != "pending":
                     pending.discard(name)
