@@ -136,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-H", "--header", action="append", default=[])
     p.add_argument("--from", dest="source", default="gateway")
     p.add_argument(
+        "-c",
+        "--concurrency",
+        type=int,
+        default=1,
+        help="requests in flight (above 1, LEAST_REQUEST favours fast hosts: shares become bounds)",
+    )
+    p.add_argument(
         "--no-baseline",
         action="store_true",
         help="do not assume the baseline every mesh starts with (gateway, version subsets)",

@@ -22,6 +22,7 @@ from meshchaos.istio.model import (
     StringMatch,
     VirtualService,
 )
+from meshchaos.oracle import _balance
 from meshchaos.oracle._dist import Dist, Resp
 from meshchaos.oracle._match import (
     Request,
@@ -94,6 +95,12 @@ class Engine:
     user: str | None = None
     notes: list[str] = field(default_factory=list)
     first_hop: list[ClusterUse] = field(default_factory=list)
+    # Requests in flight at once: above 1, LEAST_REQUEST favours fast hosts (_balance).
+    concurrency: int = 1
+    # Clusters whose LEAST_REQUEST pick spans hosts of unequal latency, with their hosts,
+    # and the per-version pick weights to evaluate them with (one load order each).
+    lb_uneven: dict[tuple[str, str | None], list[tuple[str, int]]] = field(default_factory=dict)
+    lb_weights: dict[tuple[str, str | None], tuple[float, ...]] = field(default_factory=dict)
     _cache: dict[tuple[object, ...], Dist] = field(default_factory=dict)
     _depth: int = 0
 
@@ -240,7 +247,21 @@ class Engine:
         spread = ", ".join(f"{v} x{n}" for v, n in hosts)
         self.note(f"{caller.name} → {svc}{sub}: {spread}")
         upstreams = [(n, lambda v=v: self.serve(svc, v, req)) for v, n in hosts]
-        return attempts(upstreams, policy, timeout)
+        port = dest.port.number if dest.port else service.port
+        key = (svc, dest.subset)
+        if (
+            self.concurrency > 1
+            and sum(n for _, n in hosts) > 1
+            and _balance.is_least_request(self.resources, svc, dest.subset, port)
+            and _balance.is_uneven([self.serve(svc, v, req) for v, _ in hosts])
+        ):
+            self.lb_uneven[key] = hosts
+            self.note(
+                f"{caller.name} → {svc}{sub}: LEAST_REQUEST over hosts of unequal latency at "
+                f"concurrency {self.concurrency}: Envoy favours the faster hosts, so the "
+                "shares are bounded over the balancer's load orders, not exact"
+            )
+        return attempts(upstreams, policy, timeout, self.lb_weights.get(key))
 
     # -- apps ----------------------------------------------------------------------
     def serve(self, svc: str, version: str, req: Request) -> Dist:

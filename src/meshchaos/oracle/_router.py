@@ -142,21 +142,40 @@ def apply_fault(fault: HTTPFaultInjection | None, inner: Dist) -> Dist:
     return out
 
 
-def _pick(counts: Sequence[int], tried: Sequence[int], previous_hosts: bool) -> list[float]:
-    """Probability of each version for the next attempt. Hosts are equally likely
-    (LEAST_REQUEST with equal load); ``previous_hosts`` redraws a tried host up to 5 times."""
+def _pick(
+    counts: Sequence[int],
+    tried: Sequence[int],
+    previous_hosts: bool,
+    weights: Sequence[float] | None = None,
+) -> list[float]:
+    """Probability of each version for the next attempt.
+
+    One draw picks version ``v`` with ``weights[v]`` (default: its share of the hosts,
+    LEAST_REQUEST with equal load; see ``_balance`` for unequal load), and a host of it
+    uniformly; ``previous_hosts`` redraws a tried host up to 5 times.
+    """
     k = sum(counts)
+    base = [c / k for c in counts] if weights is None else list(weights)
     m = sum(tried)
     if not previous_hosts or m == 0 or m >= k:
-        return [c / k for c in counts]
-    ratio = m / k
-    p_untried = sum(ratio**j for j in range(_HOST_DRAWS)) / k
-    p_tried = ratio ** (_HOST_DRAWS - 1) / k
-    return [(c - t) * p_untried + t * p_tried for c, t in zip(counts, tried, strict=True)]
+        return base
+    # Chance that one draw lands on an already tried host.
+    ratio = sum(b * t / c for b, t, c in zip(base, tried, counts, strict=True) if c)
+    if ratio >= 1.0:
+        return base
+    untried = sum(ratio**j for j in range(_HOST_DRAWS))
+    again = ratio ** (_HOST_DRAWS - 1)
+    return [
+        b * ((c - t) / c * untried + t / c * again) if c else 0.0
+        for b, t, c in zip(base, tried, counts, strict=True)
+    ]
 
 
 def attempts(
-    upstreams: Sequence[tuple[int, Callable[[], Dist]]], policy: RetryPolicy, timeout: float | None
+    upstreams: Sequence[tuple[int, Callable[[], Dist]]],
+    policy: RetryPolicy,
+    timeout: float | None,
+    weights: Sequence[float] | None = None,
 ) -> Dist:
     """The router's attempts over hosts ``(instances, upstream answer)`` of one cluster.
 
@@ -174,7 +193,7 @@ def attempts(
     def step(
         elapsed: float, timers: int, extra: float, done: int, tried: tuple[int, ...], prob: float
     ) -> None:
-        for vi, q in enumerate(_pick(counts, tried, policy.previous_hosts)):
+        for vi, q in enumerate(_pick(counts, tried, policy.previous_hosts, weights)):
             if q <= 0.0:
                 continue
             answer = answers[vi]

@@ -30,7 +30,13 @@ def request_from_args(args: argparse.Namespace) -> RequestClass:
         if url.query:
             path = f"{path}?{url.query}"
     return RequestClass(
-        path=path, user=args.user, headers=headers, source=args.source, host=host, port=port
+        path=path,
+        user=args.user,
+        headers=headers,
+        source=args.source,
+        host=host,
+        port=port,
+        concurrency=max(1, getattr(args, "concurrency", 1)),
     )
 
 
@@ -57,6 +63,7 @@ def to_json(p: Prediction) -> dict[str, object]:
         ],
         "mirrored": p.mirrored,
         "counters": p.counters,
+        "unpredictable": sorted(p.unpredictable),
         "reasoning": list(p.reasoning),
     }
 
@@ -85,6 +92,8 @@ def predict(args: argparse.Namespace) -> int:
         print(f"mirrored to {k}: {v:.6g}")
     for k, v in prediction.counters.items():
         print(f"counter {k}: {v:.6g} per request")
+    for k in sorted(prediction.unpredictable):
+        print(f"counter {k}: not predictable (depends on the balancer's split)")
     print("\nreasoning:")
     for line in prediction.reasoning:
         print(f"  {line}")

@@ -10,11 +10,12 @@ counts the timers in ``t`` (each may fire up to ~4 ms early, ARCHITECTURE.md
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from meshchaos.istio.model import Resource
-from meshchaos.oracle import _bounds
+from meshchaos.oracle import _balance, _bounds
 from meshchaos.oracle._dist import Dist, Resp, counters_plain
 from meshchaos.oracle._engine import Caller, Engine
 from meshchaos.oracle._match import Request
@@ -51,17 +52,23 @@ def predict(
     timing: Timing = DEFAULT_TIMING,
 ) -> Prediction:
     """The expected mixture of outcome classes for ``request`` under ``resources``."""
-    engine = Engine(resources, topology, user=request.user)
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    req = Request(request.path, headers, request.method)
-    if request.source == "gateway":
-        dist = engine.from_gateway(req, Caller(GATEWAY.name, GATEWAY.labels))
-    else:
-        src = topology.sources.get(request.source, CLIENT)
-        caller = Caller(request.source, src.labels)
-        dist = engine.hop(caller, request.host, request.port, req)
+    engine = Engine(resources, topology, user=request.user, concurrency=request.concurrency)
+    dist = _run(engine, request, topology)
     outcomes = _summarise(dist, timing)
     notes = list(engine.notes)
+    counters = counters_plain(dist.counters)
+    mirrored = {k: v for k, v in sorted(dist.mirrored.items()) if v}
+    unpredictable: set[str] = set()
+    if engine.lb_uneven:
+        outcomes, varying = _balance_bounds(
+            resources, request, topology, timing, engine, outcomes, notes
+        )
+        if varying:
+            # A rate that depends on the balancer's split is not predictable exactly.
+            notes.append(f"not predicted under LEAST_REQUEST bias: {', '.join(sorted(varying))}")
+            counters = {k: v for k, v in counters.items() if k not in varying}
+            mirrored = {k: v for k, v in mirrored.items() if k not in varying}
+            unpredictable |= varying
     outcomes = _bounds.apply(
         resources, topology, request, timing.proxy_workers, engine.first_hop, outcomes, notes
     )
@@ -69,9 +76,83 @@ def predict(
         request=request,
         outcomes=tuple(outcomes),
         reasoning=tuple(notes + _summary_lines(outcomes)),
-        mirrored={k: v for k, v in sorted(dist.mirrored.items()) if v},
-        counters=counters_plain(dist.counters),
+        mirrored=mirrored,
+        counters=counters,
+        unpredictable=frozenset(unpredictable),
     )
+
+
+def _run(engine: Engine, request: RequestClass, topology: Topology) -> Dist:
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    req = Request(request.path, headers, request.method)
+    if request.source == "gateway":
+        return engine.from_gateway(req, Caller(GATEWAY.name, GATEWAY.labels))
+    src = topology.sources.get(request.source, CLIENT)
+    return engine.hop(Caller(request.source, src.labels), request.host, request.port, req)
+
+
+def _balance_bounds(
+    resources: Sequence[Resource],
+    request: RequestClass,
+    topology: Topology,
+    timing: Timing,
+    engine: Engine,
+    outcomes: list[OutcomeShare],
+    notes: list[str],
+) -> tuple[list[OutcomeShare], set[str]]:
+    """Bound each share over the LEAST_REQUEST load orders of the uneven clusters
+    (``_balance``): the uniform split stays the point estimate, the orders give the
+    interval, and the latency band covers every order's branches. Also returns the
+    counters and mirror targets whose expected rate differs between orders."""
+    keys = list(engine.lb_uneven)
+    choices = [_balance.orders(engine.lb_uneven[k]) for k in keys]
+    combos = 1
+    for c in choices:
+        combos *= len(c)
+    if combos > _balance.MAX_ORDERS:
+        notes.append(f"{combos} balancer load orders: too many to bound; shares are estimates")
+        return outcomes, set()
+    runs: list[dict[str, OutcomeShare]] = []
+    rates: dict[str, set[float]] = {}
+
+    def note_rates(d: Dist) -> None:
+        for name, v in [*counters_plain(d.counters).items(), *d.mirrored.items()]:
+            rates.setdefault(name, set()).add(round(v, 9))
+
+    for combo in itertools.product(*choices):
+        alt = Engine(
+            resources,
+            topology,
+            user=request.user,
+            concurrency=request.concurrency,
+            lb_weights=dict(zip(keys, combo, strict=True)),
+        )
+        d = _run(alt, request, topology)
+        note_rates(d)
+        runs.append({o.outcome: o for o in _summarise(d, timing)})
+    out = []
+    classes = dict.fromkeys([o.outcome for o in outcomes] + [c for r in runs for c in r])
+    base = {o.outcome: o for o in outcomes}
+    for cls in classes:
+        shares = [r[cls].probability if cls in r else 0.0 for r in runs]
+        point = base[cls].probability if cls in base else 0.0
+        bands = [r[cls].latency for r in runs if cls in r]
+        if cls in base:
+            bands.append(base[cls].latency)
+        cover = LatencyBand(min(b.low for b in bands), max(b.high for b in bands))
+        low, high = min([*shares, point]), max([*shares, point])
+        if high - low < 1e-12:
+            out.append(replace(base[cls], latency=cover))  # equal in every order
+        else:
+            comps = base[cls].components if cls in base else ()
+            out.append(OutcomeShare(cls, point, cover, low=low, high=high, components=comps))
+    out.sort(key=lambda o: (-o.probability, o.outcome))
+    notes.append(
+        f"LEAST_REQUEST bounds over {len(runs)} load orders of "
+        + ", ".join(f"{svc}{'/' + sub if sub else ''}" for svc, sub in keys)
+    )
+    varying = {name for name, values in rates.items() if len(values) > 1}
+    return out, varying
 
 
 def outcome_class(r: Resp) -> str:
