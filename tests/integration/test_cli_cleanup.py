@@ -14,25 +14,27 @@ does not check, and this module does, from the outside the way a user would see 
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
-from _local_mesh_helpers import listening_ports, load_state, recorded_pids, state_ports
+from _local_mesh_helpers import (
+    UpOutput,
+    listening_ports,
+    load_state,
+    recorded_pids,
+    state_ports,
+)
 
 from meshchaos.mesh.local.state import is_same_process, proc_start_ticks
 
 pytestmark = pytest.mark.integration
 
-READY_DEADLINE = 30.0
 GONE_DEADLINE = 10.0
 _SCRIPT = Path(sys.executable).with_name("meshchaos")
 MESHCHAOS = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "meshchaos.cli"]
@@ -43,18 +45,9 @@ class Up:
     """One ``meshchaos up`` and what it had running once ready."""
 
     proc: subprocess.Popen[str]
-    lines: queue.Queue[str | None]
-    output: list[str]
-    pump: threading.Thread
+    out: UpOutput
     processes: set[tuple[int, int]] = field(default_factory=set)  # (pid, start ticks)
     ports: set[int] = field(default_factory=set)
-
-
-def _pump(stream: Any, lines: queue.Queue[str | None], keep: list[str]) -> None:
-    for line in stream:
-        keep.append(line)
-        lines.put(line)
-    lines.put(None)
 
 
 def _children() -> dict[int, list[int]]:
@@ -120,7 +113,7 @@ def up_cli(tmp_path: Path) -> Iterator[tuple[Path, list[Up]]]:
                 check=False,
             )
         for run in runs:
-            run.pump.join(timeout=10)
+            run.out.pump.join(timeout=10)
             if run.proc.stdout is not None:
                 run.proc.stdout.close()
 
@@ -133,22 +126,9 @@ def _start(state_dir: Path, runs: list[Up]) -> Up:
         text=True,
         start_new_session=True,
     )
-    lines: queue.Queue[str | None] = queue.Queue()
-    output: list[str] = []
-    pump = threading.Thread(target=_pump, args=(proc.stdout, lines, output), daemon=True)
-    pump.start()
-    run = Up(proc, lines, output, pump)
+    run = Up(proc, UpOutput(proc))
     runs.append(run)
-    deadline = time.monotonic() + READY_DEADLINE
-    while True:
-        try:
-            line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
-        except queue.Empty:
-            pytest.fail(f"no 'mesh ready' within {READY_DEADLINE:g} s: {''.join(output)}")
-        if line is None:
-            pytest.fail(f"`meshchaos up` exited {proc.wait(5)}: {''.join(output)}")
-        if line.startswith("mesh ready"):
-            break
+    run.out.wait_ready()
     state = load_state(state_dir)
     run.processes = _tree(proc.pid) | set(recorded_pids(state))
     run.ports = state_ports(state)
@@ -190,7 +170,7 @@ def test_down_leaves_no_process_or_port(up_cli: tuple[Path, list[Up]]) -> None:
     state_dir, runs = up_cli
     run = _start(state_dir, runs)
     _down(state_dir)
-    assert run.proc.wait(timeout=15) == 0, "".join(run.output)
+    assert run.proc.wait(timeout=15) == 0, run.out.text()
     _assert_nothing_left(state_dir, run)
 
 
@@ -198,7 +178,7 @@ def test_sigint_leaves_no_process_or_port(up_cli: tuple[Path, list[Up]]) -> None
     state_dir, runs = up_cli
     run = _start(state_dir, runs)
     run.proc.send_signal(signal.SIGINT)
-    assert run.proc.wait(timeout=15) == 0, "".join(run.output)
+    assert run.proc.wait(timeout=15) == 0, run.out.text()
     _assert_nothing_left(state_dir, run)
 
 
@@ -212,5 +192,5 @@ def test_sigkill_then_next_up_and_down_leave_no_process_or_port(
     nxt = _start(state_dir, runs)  # the same dir: it must sweep or refuse, never collide
     assert load_state(state_dir).owner_pid == nxt.proc.pid
     _down(state_dir)
-    assert nxt.proc.wait(timeout=15) == 0, "".join(nxt.output)
+    assert nxt.proc.wait(timeout=15) == 0, nxt.out.text()
     _assert_nothing_left(state_dir, killed, nxt)

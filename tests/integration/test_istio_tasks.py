@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,17 +32,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _local_mesh_helpers import all_gone, recorded_pids
+from _local_mesh_helpers import UpOutput, all_gone, recorded_pids
 
 from meshchaos.apps.catalog import DEFAULT_WORKLOADS
-from meshchaos.mesh.local.mesh import manifests_dir
+from meshchaos.manifests import manifests_dir
 from meshchaos.mesh.local.state import StateDir
 from meshchaos.stats import binomial_pvalue, clopper_pearson
 
 pytestmark = pytest.mark.integration
 
 ALPHA = 1e-4
-READY_DEADLINE = 30.0  # seconds for `meshchaos up` to print "mesh ready"
 CLI_DEADLINE = 60.0  # any single CLI call (the longest load here takes ~6 s)
 SLACK_LOW = 0.005  # an injected delay / a timeout ends at most ~5 ms early
 MANIFESTS = manifests_dir()  # the repository's manifests/: the same files users apply
@@ -243,13 +240,6 @@ class UpMesh:
         return sorted((r["raw"]["kind"], r["raw"]["metadata"]["name"]) for r in state.resources)
 
 
-def _pump(stream: Any, lines: queue.Queue[str | None], keep: list[str]) -> None:
-    for line in stream:
-        keep.append(line)
-        lines.put(line)
-    lines.put(None)
-
-
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpMesh]:
     """``meshchaos up`` for the module; ``meshchaos down`` tears it down."""
@@ -262,22 +252,11 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpMesh]:
         text=True,
         start_new_session=True,
     )
-    lines: queue.Queue[str | None] = queue.Queue()
-    output: list[str] = []
-    pump = threading.Thread(target=_pump, args=(up.stdout, lines, output), daemon=True)
-    pump.start()
+    out = UpOutput(up)
+    output = out.output
     pids: list[tuple[int, int]] = []
     try:
-        deadline = time.monotonic() + READY_DEADLINE
-        while True:
-            try:
-                line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                pytest.fail(f"no 'mesh ready' within {READY_DEADLINE:g} s: {''.join(output)}")
-            if line is None:
-                pytest.fail(f"`meshchaos up` exited {up.wait(5)}: {''.join(output)}")
-            if line.startswith("mesh ready"):
-                break
+        out.wait_ready()
         state = StateDir(state_dir).load()
         assert state is not None
         pids = recorded_pids(state)
@@ -297,7 +276,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpMesh]:
             if up.poll() is None:
                 os.killpg(up.pid, signal.SIGKILL)
                 up.wait(timeout=10)
-            pump.join(timeout=10)
+            out.pump.join(timeout=10)
             if up.stdout is not None:
                 up.stdout.close()
 

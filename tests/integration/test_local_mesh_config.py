@@ -176,7 +176,7 @@ def test_a_rejected_update_fails_fast_and_is_rolled_back(
     mesh: LocalMesh,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real_render = xds.render_with_warnings
+    real_render = xds.render
 
     def render_with_a_bad_cluster(*args: Any, **kw: Any) -> Any:
         out, warnings = real_render(*args, **kw)
@@ -185,7 +185,7 @@ def test_a_rejected_update_fails_fast_and_is_rolled_back(
         out["reviews-v1-0"]["cds.json"] = {**cds, "resources": [*cds["resources"], bad]}
         return out, warnings
 
-    monkeypatch.setattr(xds, "render_with_warnings", render_with_a_bad_cluster)
+    monkeypatch.setattr(xds, "render", render_with_a_bad_cluster)
     rejected = r"reviews-v1-0[\s\S]*rolled back[\s\S]*cds.update_rejected"
     with pytest.raises(MeshError, match=rejected):
         mesh.apply(load_text(REVIEWS_V2, "reviews-v2.yaml"))

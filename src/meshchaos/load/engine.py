@@ -53,11 +53,11 @@ _DISCONNECT = error_class("disconnect")
 def _error_kind(exc: BaseException) -> str:
     # Timeout subclasses first: aiohttp's ConnectionTimeoutError is both.
     if isinstance(exc, TimeoutError):
-        return error_class("timeout")
+        return _TIMEOUT
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return error_class("connect")
+        return _CONNECT
     if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return error_class("disconnect")
+        return _DISCONNECT
     if isinstance(exc, aiohttp.ClientPayloadError):
         return error_class("payload")
     if isinstance(exc, ConnectionResetError | aiohttp.ClientConnectionResetError):

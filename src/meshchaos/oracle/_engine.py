@@ -246,14 +246,15 @@ class Engine:
         sub = f" subset {dest.subset}" if dest.subset else ""
         spread = ", ".join(f"{v} x{n}" for v, n in hosts)
         self.note(f"{caller.name} → {svc}{sub}: {spread}")
-        upstreams = [(n, lambda v=v: self.serve(svc, v, req)) for v, n in hosts]
+        answers = {v: self.serve(svc, v, req) for v, _ in hosts}
+        upstreams = [(n, answers[v]) for v, n in hosts]
         port = dest.port.number if dest.port else service.port
         key = (svc, dest.subset)
         if (
             self.concurrency > 1
             and sum(n for _, n in hosts) > 1
             and _balance.is_least_request(self.resources, svc, dest.subset, port)
-            and _balance.is_uneven([self.serve(svc, v, req) for v, _ in hosts])
+            and _balance.is_uneven(list(answers.values()))
         ):
             self.lb_uneven[key] = hosts
             self.note(

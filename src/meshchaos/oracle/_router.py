@@ -8,7 +8,7 @@ retry policy (user ``retries`` or Istio's built-in default) and Envoy's retry ba
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from meshchaos.istio.model import HTTPFaultInjection, HTTPRetry
@@ -172,7 +172,7 @@ def _pick(
 
 
 def attempts(
-    upstreams: Sequence[tuple[int, Callable[[], Dist]]],
+    upstreams: Sequence[tuple[int, Dist]],
     policy: RetryPolicy,
     timeout: float | None,
     weights: Sequence[float] | None = None,
@@ -184,7 +184,7 @@ def attempts(
     504 at ``timeout``; when retries run out the last answer is returned (§4).
     """
     counts = [c for c, _ in upstreams]
-    answers = [f() for _, f in upstreams]
+    answers = [d for _, d in upstreams]
     per_try = policy.per_try
     if per_try is not None and timeout is not None and per_try >= timeout:
         per_try = None  # §3: a per-try timeout >= the route timeout is ignored

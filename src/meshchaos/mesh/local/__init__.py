@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from meshchaos.mesh.local.mesh import DEFAULT_BASELINE, GATEWAY, LocalMesh, manifests_dir
+    from meshchaos.mesh.local.mesh import GATEWAY, LocalMesh
 
-__all__ = ["DEFAULT_BASELINE", "GATEWAY", "LocalMesh", "manifests_dir"]
+__all__ = ["GATEWAY", "LocalMesh"]
 
 
 def __getattr__(name: str) -> Any:

@@ -56,6 +56,10 @@ _registry_lock = threading.Lock()
 _hooks_installed = False
 
 
+# Worker processes of the app host: one per core of the machines we measure on (2).
+DEFAULT_APP_WORKERS = 2
+
+
 def _has_app(spec: WorkloadSpec) -> bool:
     return spec.app != "client"  # the in-mesh client is a bare sidecar
 
@@ -77,7 +81,7 @@ def start(
     envoy_concurrency: int,
     baseline: Sequence[Path],
     precise_timers: bool,
-    app_hosts: int,
+    app_workers: int,
     timeout: float,
 ) -> LocalMesh:
     """Bring up ``mesh`` (see :meth:`LocalMesh.start`)."""
@@ -116,7 +120,7 @@ def start(
                     mesh,
                     state,
                     list(state.proxies.values()),
-                    app_hosts=app_hosts,
+                    app_workers=app_workers,
                     precise_timers=precise_timers,
                     timeout=timeout,
                 ),
@@ -135,7 +139,7 @@ def _bring_up(
     state: MeshState,
     recs: list[ProxyRecord],
     *,
-    app_hosts: int = 1,
+    app_workers: int = DEFAULT_APP_WORKERS,
     precise_timers: bool = True,
     timeout: float = 10.0,
     pinned: dict[str, int] | None = None,
@@ -149,21 +153,16 @@ def _bring_up(
     specs = {r.name: _spec(state, r.workload) for r in recs if r.workload}
     with_app = [r for r in recs if r.name in specs and _has_app(specs[r.name])]
     to_start = with_app if start_apps else []
-    # One host process; app_hosts > 1 makes it fork that many workers after a single
-    # import of aiohttp and the apps (an import is ~0.4 s of CPU on a mesh start).
+    # One host process, forking app_workers workers after a single import of aiohttp
+    # and the apps (an import is ~0.4 s of CPU on a mesh start).
     wanted_hosts = 1 if with_app else 0
     while len(mesh._hosts) < wanted_hosts:
-        proc, client = spawn_host(workers=min(max(app_hosts, 1), len(with_app)))
+        proc, client = spawn_host(workers=min(max(app_workers, 1), len(with_app)))
         mesh._hosts.append((proc, client))
         state.hosts.append(HostRecord(len(state.hosts), proc.pid, proc_start_ticks(proc.pid) or 0))
-    # Each instance to the least loaded host: spreads Bookinfo over both cores.
-    for rec in with_app:
+    for rec in with_app:  # the host's workers spread its instances over the cores
         if rec.host is None:
-            load = [
-                sum(1 for p in state.proxies.values() if p.host == i)
-                for i in range(len(mesh._hosts))
-            ]
-            rec.host = load.index(min(load))
+            rec.host = 0
     listeners = {r.name: prepare_proxy(sd, r, state.workloads, pinned=pinned) for r in recs}
     for r in recs:
         mesh._envoys[r.name] = spawn_envoy(
@@ -295,7 +294,7 @@ def scale(mesh: LocalMesh, state: MeshState, workload: str, replicas: int) -> No
         ]
         for rec in new:
             state.proxies[rec.name] = rec
-        _raise_exited(mesh, _bring_up(mesh, state, new, app_hosts=2))
+        _raise_exited(mesh, _bring_up(mesh, state, new))
         mesh.push(state, resources)
         for rec in new:
             _wait_instance(mesh, rec)

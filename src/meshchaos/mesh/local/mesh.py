@@ -19,20 +19,17 @@ from meshchaos.apps.catalog import DEFAULT_WORKLOADS, WorkloadSpec
 from meshchaos.apps.host_client import AppHostClient
 from meshchaos.errors import MeshError
 from meshchaos.istio.model import Resource, resource_id
-from meshchaos.manifests import BASELINE, manifests_dir
+from meshchaos.manifests import baseline_paths
 from meshchaos.mesh.base import Applied, MeshClient, ProxyStatus
 from meshchaos.mesh.local import _lifecycle, xds
 from meshchaos.mesh.local._launch import log_tail
 from meshchaos.mesh.local.admin import AdminError, EnvoyAdmin
 from meshchaos.mesh.local.state import MeshState, StateDir, is_same_process
 
-__all__ = ["DEFAULT_BASELINE", "GATEWAY", "LocalMesh", "manifests_dir"]
+__all__ = ["GATEWAY", "LocalMesh"]
 
 GATEWAY = "istio-ingressgateway"
 SYNC_TIMEOUT = 10.0  # seconds for every proxy to run a pushed config
-
-
-DEFAULT_BASELINE: tuple[str, ...] = BASELINE
 
 
 class LocalMesh:
@@ -62,7 +59,7 @@ class LocalMesh:
         envoy_concurrency: int = 1,
         baseline: Sequence[Path] | None = None,
         precise_timers: bool = True,
-        app_hosts: int = 2,
+        app_workers: int = _lifecycle.DEFAULT_APP_WORKERS,
         timeout: float = 10.0,
     ) -> LocalMesh:
         """Start a mesh and return once ``/productpage`` is served through the gateway.
@@ -72,11 +69,11 @@ class LocalMesh:
         Bookinfo gateway and the DestinationRules with version subsets). ``precise_timers``
         runs Envoy with ``EVENT_PRECISE_TIMER=1`` so timers do not fire ~4 ms early.
         ``envoy_concurrency``: worker threads per Envoy (1 is fastest on 2 cores; Istio's
-        sidecars default to 2, which loosens circuit-breaker limits).
+        sidecars default to 2, which loosens circuit-breaker limits). ``app_workers``: the
+        app host forks this many worker processes after importing the apps once.
         """
         if baseline is None:
-            root = manifests_dir()
-            baseline = [root / rel for rel in DEFAULT_BASELINE]
+            baseline = baseline_paths()
         mesh = cls(StateDir(Path("/nonexistent")), owner=True)  # replaced by _lifecycle.start
         return _lifecycle.start(
             mesh,
@@ -85,7 +82,7 @@ class LocalMesh:
             envoy_concurrency=envoy_concurrency,
             baseline=list(baseline),
             precise_timers=precise_timers,
-            app_hosts=app_hosts,
+            app_workers=app_workers,
             timeout=timeout,
         )
 
@@ -164,7 +161,7 @@ class LocalMesh:
         """
         state.version += 1
         version = str(state.version)
-        rendered, self.last_warnings = xds.render_with_warnings(state, resources, version)
+        rendered, self.last_warnings = xds.render(state, resources, version)
         admins = self._admins(state)
         # fresh: Envoys that just started have rejected nothing; skip asking each of them.
         rejected_before = {n: 0 for n in admins} if fresh else xds.rejection_counts(admins)

@@ -105,25 +105,14 @@ def render(
     state: MeshState,
     resources: Sequence[Resource],
     version: str,
-    names: Sequence[str] | None = None,
-) -> dict[str, dict[str, dict[str, Any]]]:
-    """Proxy name -> its xDS files (filename -> DiscoveryResponse) at ``version``."""
-    return render_with_warnings(state, resources, version, names)[0]
-
-
-def render_with_warnings(
-    state: MeshState,
-    resources: Sequence[Resource],
-    version: str,
-    names: Sequence[str] | None = None,
 ) -> tuple[dict[str, dict[str, dict[str, Any]]], list[str]]:
-    """:func:`render`, plus the translator's warnings (what the local mesh cannot honour),
-    each once, in the order first seen."""
+    """Proxy name -> its xDS files (filename -> DiscoveryResponse) at ``version``, and
+    the translator's warnings (what the local mesh cannot honour), each once, in order."""
     endpoints = endpoints_of(state)
     workloads = tuple(state.workloads)
     out = {}
     warnings: dict[str, None] = {}
-    for name in names if names is not None else sorted(state.proxies):
+    for name in sorted(state.proxies):
         config = translate_proxy(
             proxy_spec(state.proxies[name], workloads), list(resources), endpoints, workloads
         )
