@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from meshchaos.check import ChecksFailed
 from meshchaos.errors import PolicyDeviation
 from meshchaos.mesh.base import Mesh
 from meshchaos.scenario import Scenario, bookinfo, httpbin, mirror_checks, run_scenario
@@ -116,7 +117,7 @@ def test_mirroring_10_told_50(
         predict=("mirror-httpbin-v2-50pct.yaml",),
         max_requests=1500,
     )
-    with pytest.raises(PolicyDeviation) as info:
+    with pytest.raises(ChecksFailed) as info:
         run_scenario(
             scenario,
             mesh=mesh,
@@ -126,11 +127,18 @@ def test_mirroring_10_told_50(
             min_effect=min_effect,
             extra_checks=mirror_checks(mesh, record),
         )
-    assert re.search(
-        r"httpbin-v2 inbound requests \(mirrored\): expected 0\.500 per request.*"
-        r"observed 0\.[01]\d* per request",
-        str(info.value),
-    ), str(info.value)
+    # Judged on the report itself, not on the rendered text: the mirror check must be
+    # among the failures, told 0.5 per request and seeing the applied 10 % (far below).
+    message = str(info.value)
+    assert message.startswith("policy deviation:"), message
+    mirrored = [
+        o
+        for o in info.value.report.failures
+        if o.name == "proxy counter httpbin-v2 inbound requests (mirrored)"
+    ]
+    assert len(mirrored) == 1, message
+    assert mirrored[0].expected.startswith("0.500 per request"), message
+    assert float(mirrored[0].observed.split()[0]) < 0.3, message
 
 
 def test_outlier_detection_told_absent(
