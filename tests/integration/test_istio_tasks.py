@@ -6,7 +6,7 @@ user would: ``meshchaos apply -f``, ``meshchaos load ... --json``, ``meshchaos s
 ``meshchaos delete -f``, all as subprocesses against one ``meshchaos up`` for the module.
 
 Numbers come from the policy and from Bookinfo's hard-coded client timeouts
-(BOOKINFO.md §1 and §7): productpage calls reviews with 3 s x 2 attempts, reviews v2
+(docs/BOOKINFO.md §1 and §7): productpage calls reviews with 3 s x 2 attempts, reviews v2
 calls ratings with 10 s, v3 with 2.5 s. Latency bands have a tight lower edge (an
 injected delay or a timeout cannot end early by more than a few ms: Envoy runs with
 precise timers) and a generous upper edge (2 loaded cores). Rates are checked with exact
@@ -559,7 +559,7 @@ def test_mirroring_100_then_50_percent_to_v2(cli: Cli) -> None:
 
 
 def test_abort_is_never_retried_and_never_reaches_upstream(cli: Cli) -> None:
-    """ISTIO_SEMANTICS §5.1 (Envoy's fault filter runs before the router).
+    """docs/ISTIO_SEMANTICS.md §5.1 (Envoy's fault filter runs before the router).
 
     httpbin -> v1 with retries (attempts 3, retryOn 5xx) and a fault abort 503 at
     100 %: every response is Envoy's local 503 ``fault filter abort``, the client
@@ -595,7 +595,7 @@ def test_abort_is_never_retried_and_never_reaches_upstream(cli: Cli) -> None:
 
 
 def test_fault_delay_is_outside_the_route_timeout(cli: Cli) -> None:
-    """ISTIO_SEMANTICS §5.2 (the router starts its timer after the fault filter).
+    """docs/ISTIO_SEMANTICS.md §5.2 (the router starts its timer after the fault filter).
 
     Fault delay 1.5 s and route timeout 1 s on httpbin: a fast upstream (``/get``)
     answers 200 after the delay, about 1.5 s, in [1.495, 2.5] s — the delay did not
@@ -652,7 +652,7 @@ def test_cli_apply_of_an_invalid_file_names_every_problem_and_changes_nothing(
     cli: Cli,
     tmp_path: Path,
 ) -> None:
-    """ARCHITECTURE.md, CLI contract: ``apply`` of an invalid file exits 1, names every
+    """docs/ARCHITECTURE.md, CLI contract: ``apply`` of an invalid file exits 1, names every
     problem with its file and field path (like istiod's webhook: all of them, not the
     first), and changes nothing: ``get virtualservices`` lists only the baseline's.
     """
@@ -680,7 +680,7 @@ def test_cli_apply_of_an_invalid_file_names_every_problem_and_changes_nothing(
 
 
 def test_cli_status_lists_every_proxy_synced(cli: Cli) -> None:
-    """ARCHITECTURE.md, CLI contract: after an apply, ``status`` lists every proxy (each
+    """docs/ARCHITECTURE.md, CLI contract: after an apply, ``status`` lists every proxy (each
     workload instance's sidecar and the gateway), alive and SYNCED, like ``istioctl
     proxy-status``. Each shows the newest config version it runs: the proxies the apply
     changed (every sidecar, whose outbound routes include httpbin) show the version

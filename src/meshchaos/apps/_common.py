@@ -38,7 +38,7 @@ _RECORDED_HEADERS = (
 )
 
 # Headers details and reviews copy from the inbound request to their outbound calls
-# (BOOKINFO.md §3; details uses the identical list).
+# (docs/BOOKINFO.md §3; details uses the identical list).
 PROPAGATED_HEADERS = (
     "x-request-id",
     "x-ot-span-context",

@@ -1,6 +1,6 @@
 """productpage's HTML, built with plain strings (no template engine).
 
-Client-visible markers are those of BOOKINFO.md §1: the title, ``Sign out``, the
+Client-visible markers are those of docs/BOOKINFO.md §1: the title, ``Sign out``, the
 error headings and sentences, ``Reviews served by:``, and one element per star:
 ``<span class="glyphicon glyphicon-star" style="color: <color>"></span>`` for a
 filled star and ``glyphicon glyphicon-star-empty`` (same style) for an empty one.

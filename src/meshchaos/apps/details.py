@@ -1,4 +1,4 @@
-"""details v1 (BOOKINFO.md §2): static book details as JSON.
+"""details v1 (docs/BOOKINFO.md §2): static book details as JSON.
 
 The external-book-service mode of the v2 image (Google Books) is not emulated: the
 local mesh has no internet, and no scenario depends on it.

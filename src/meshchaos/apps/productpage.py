@@ -1,4 +1,4 @@
-"""productpage v1 (BOOKINFO.md §1): the page, the JSON API, login, metrics.
+"""productpage v1 (docs/BOOKINFO.md §1): the page, the JSON API, login, metrics.
 
 Backend calls keep Bookinfo's hard-coded client behaviour, which scenarios depend on:
 details 3 s x 1 attempt, reviews 3 s x 2 attempts (the second right after a non-200
@@ -44,7 +44,7 @@ SORRY = {
 }
 
 # Headers productpage copies verbatim; B3 is re-emitted separately (see _b3_headers).
-_COPIED = tuple(  # BOOKINFO.md §1: B3 is re-emitted, end-user comes from the session
+_COPIED = tuple(  # docs/BOOKINFO.md §1: B3 is re-emitted, end-user comes from the session
     h for h in _common.PROPAGATED_HEADERS if not h.startswith("x-b3-") and h != "end-user"
 )
 _TRACE_ID = re.compile(r"^([0-9a-f]{32}|[0-9a-f]{16})$")
@@ -200,13 +200,13 @@ class _ProductPage:
 
 def _redirect(request: web.Request) -> web.Response:
     # Flask redirects to the Referer; without one we go to the product page
-    # (Bookinfo's behaviour there is unconfirmed, see BOOKINFO.md).
+    # (Bookinfo's behaviour there is unconfirmed, see docs/BOOKINFO.md).
     target = request.headers.get("Referer") or "/productpage"
     return web.Response(status=302, headers={"Location": target})
 
 
 def make_app(env: Mapping[str, str], outbound: Outbound) -> web.Application:
-    """The productpage app (reads the BOOKINFO.md §1 env vars and ``FLOOD_FACTOR``)."""
+    """The productpage app (reads the docs/BOOKINFO.md §1 env vars and ``FLOOD_FACTOR``)."""
     state = _ProductPage(env, outbound)
     app = _common.new_app()
     add = app.router.add_get

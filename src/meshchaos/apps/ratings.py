@@ -1,4 +1,4 @@
-"""ratings (BOOKINFO.md §4): stars per reviewer, plus Istio's misbehaving variants.
+"""ratings (docs/BOOKINFO.md §4): stars per reviewer, plus Istio's misbehaving variants.
 
 ``SERVICE_VERSION`` selects the behaviour:
 

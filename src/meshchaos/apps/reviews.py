@@ -1,4 +1,4 @@
-"""reviews v1/v2/v3 (BOOKINFO.md §3): two reviews, with stars from ratings when enabled.
+"""reviews v1/v2/v3 (docs/BOOKINFO.md §3): two reviews, with stars from ratings when enabled.
 
 Always answers 200: a failed ratings call (non-200, timeout, connection error, a
 missing reviewer) turns into ``"rating": {"error": "Ratings service is currently

@@ -160,7 +160,7 @@ def bare_envoy(delay: float = 0.1, concurrency: int = 1) -> Iterator[BareEnvoy]:
         config.write_text(json.dumps(_config(port, delay)))
         log = (Path(tmp) / "envoy.log").open("wb")
         # EVENT_PRECISE_TIMER: libevent's coarse clock fires timers up to ~4 ms early
-        # (ARCHITECTURE.md), which would bias a latency calibration.
+        # (docs/ARCHITECTURE.md), which would bias a latency calibration.
         env = {**os.environ, "EVENT_PRECISE_TIMER": "1"}
         proc = subprocess.Popen(
             [

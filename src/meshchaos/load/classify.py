@@ -28,7 +28,7 @@ def classify_status(status: int, body: bytes, headers: Mapping[str, str]) -> str
     return cls
 
 
-# Product page markers (BOOKINFO.md §1). The old templates ended headings with "!",
+# Product page markers (docs/BOOKINFO.md §1). The old templates ended headings with "!",
 # which these prefixes match too.
 _PAGE = b"Simple Bookstore App"
 _DETAILS_ERROR = b"Error fetching product details"

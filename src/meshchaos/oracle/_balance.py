@@ -1,6 +1,6 @@
 """Envoy's LEAST_REQUEST balancer when hosts answer at different speeds.
 
-Istio's default load balancer is LEAST_REQUEST (ISTIO_SEMANTICS.md §7), which Envoy
+Istio's default load balancer is LEAST_REQUEST (docs/ISTIO_SEMANTICS.md §7), which Envoy
 implements as "power of two choices": draw two hosts at random and send the request to
 the one with fewer requests in flight. When every host answers alike, the hosts are
 symmetric and each gets ``1/k`` of the requests, which is what the oracle assumes
@@ -31,7 +31,7 @@ from meshchaos.oracle._dist import Dist
 from meshchaos.oracle._match import cluster_policy
 
 # Hosts whose mean latencies differ by less than this are treated as alike: Envoy's
-# timers are that coarse (ARCHITECTURE.md, performance facts).
+# timers are that coarse (docs/ARCHITECTURE.md, performance facts).
 LATENCY_TOLERANCE_S = 0.005
 # More distinct orders than this are not enumerated; the shares are then left as the
 # uniform estimate with a note (never reached with Bookinfo and httpbin).

@@ -1,6 +1,6 @@
 """Bounds for the mechanisms that are only approximately predictable.
 
-Connection pools (ISTIO_SEMANTICS.md §7, §10): Envoy's circuit breakers are approximate
+Connection pools (docs/ISTIO_SEMANTICS.md §7, §10): Envoy's circuit breakers are approximate
 across worker threads (3 of 6 concurrent requests got through with max_connections 1,
 max_pending 1). Outlier detection (§7): ejection after ``consecutive5xxErrors``, back
 after ``baseEjectionTime`` x ejection count, only if ``maxEjectionPercent`` allows one

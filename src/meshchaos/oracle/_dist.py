@@ -2,7 +2,7 @@
 
 A response carries a deterministic latency ``t`` (sum of injected delays, timeouts and
 upstream think times on its branch) and how many timers make up ``t``, because each timer
-may fire early (ARCHITECTURE.md, "Performance facts": up to ~4 ms). Counters and mirror
+may fire early (docs/ARCHITECTURE.md, "Performance facts": up to ~4 ms). Counters and mirror
 shares are expectations per request; they compose by linearity, so they need not be
 carried per branch.
 """

@@ -1,8 +1,8 @@
 """Walk a request through the mesh hop by hop, as a finite mixture of answers.
 
-Each hop happens in the CALLER's proxy (ISTIO_SEMANTICS.md §0): pick the VirtualService
+Each hop happens in the CALLER's proxy (docs/ISTIO_SEMANTICS.md §0): pick the VirtualService
 and route (§1), apply the fault (§5), split over destinations (§2), run the attempts
-(§3, §4) against the callee versions, whose apps may call further (BOOKINFO.md §1-§4).
+(§3, §4) against the callee versions, whose apps may call further (docs/BOOKINFO.md §1-§4).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class ClusterUse:
 
 
 def _bookinfo_gateway_vs() -> VirtualService:
-    """``bookinfo-gateway.yaml``'s VirtualService (BOOKINFO.md §5)."""
+    """``bookinfo-gateway.yaml``'s VirtualService (docs/BOOKINFO.md §5)."""
     ex, pre = MatchKind.EXACT, MatchKind.PREFIX
     uris = (
         (ex, "/productpage"),
@@ -281,7 +281,7 @@ class Engine:
             return Dist.of(Resp(200, beh.label))
         headers = {k: v for k, v in req.headers.items() if k in beh.propagate}
         if beh.sets_end_user and self.user:
-            headers["end-user"] = self.user  # BOOKINFO.md §1: from the session, not a header
+            headers["end-user"] = self.user  # docs/BOOKINFO.md §1: from the session, not a header
         self._depth += 1
         try:
             calls = []
@@ -295,7 +295,7 @@ class Engine:
 
     def _app_call(self, svc: str, version: str, edge: CallEdge, headers: dict[str, str]) -> Dist:
         """The app's own client call: ``attempts`` tries of ``timeout`` each; a second try
-        follows a non-200 or a timeout (BOOKINFO.md §1 table)."""
+        follows a non-200 or a timeout (docs/BOOKINFO.md §1 table)."""
         caller = Caller(f"{svc}-{version}", {"app": svc, "version": version}, svc, version)
         port = self.topology.services[edge.callee].port
         mesh = self.hop(caller, edge.callee, port, Request(edge.path, headers))
@@ -370,7 +370,7 @@ def _compose(beh: Behaviour, page: bool, calls: list[tuple[CallEdge, Dist]]) -> 
                 label = beh.combined.get(frozenset(fails), fails[-1])
             out.add(Resp(200, label, r.t, r.timers, r.extra), p)
         else:
-            # BOOKINFO.md §1: the backend's status, or 500 when there was no response.
+            # docs/BOOKINFO.md §1: the backend's status, or 500 when there was no response.
             out.add(Resp(r.status, None, r.t, r.timers, r.extra), p)
     return out
 

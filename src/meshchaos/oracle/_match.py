@@ -1,6 +1,6 @@
 """Which VirtualService route a proxy picks, and which versions a destination reaches.
 
-Follows ISTIO_SEMANTICS.md §1 (route matching, proxy selectors), §2 (destinations,
+Follows docs/ISTIO_SEMANTICS.md §1 (route matching, proxy selectors), §2 (destinations,
 subsets) and §7 (which DestinationRule policy a cluster gets).
 """
 

@@ -1,6 +1,6 @@
 """One proxy's route action: fault filter, then the router's attempts under timeouts.
 
-ISTIO_SEMANTICS.md §5: the fault filter runs in the caller's proxy before the router; an
+docs/ISTIO_SEMANTICS.md §5: the fault filter runs in the caller's proxy before the router; an
 abort never reaches the router (never retried, no mirror) and a delay is not counted by
 the route timeout. §3/§4: the route timeout covers all attempts; per-try timeouts; the
 retry policy (user ``retries`` or Istio's built-in default) and Envoy's retry backoff.

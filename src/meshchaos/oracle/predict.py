@@ -4,7 +4,7 @@ Probabilities are exact: the oracle enumerates the finite mixture of routes, wei
 fault draws, retries and app behaviours (no simulation). Latency bands are
 ``[t - early_slack x timers, t + backoff + overhead]`` per branch, where ``t`` is the
 sum of deterministic delays, timeouts and app think times on that branch and ``timers``
-counts the timers in ``t`` (each may fire up to ~4 ms early, ARCHITECTURE.md
+counts the timers in ``t`` (each may fire up to ~4 ms early, docs/ARCHITECTURE.md
 "Performance facts"). Connection pools and outlier detection give bounds (``_bounds``).
 """
 
@@ -33,7 +33,7 @@ class Timing:
     ``early_slack``: how early one timer may fire (Envoy's coarse clock, ~4 ms).
     ``overhead``: allowance above the structural latency for app and proxy work under
     load. ``proxy_workers``: Envoy worker threads per proxy (Istio sidecars default to 2),
-    which loosens circuit breakers (ISTIO_SEMANTICS.md §10).
+    which loosens circuit breakers (docs/ISTIO_SEMANTICS.md §10).
     """
 
     early_slack: float = 0.005

@@ -1,9 +1,9 @@
 """The application topology as data: services, versions, instances and call edges.
 
-The oracle evaluates Istio policy on this graph. Facts come from BOOKINFO.md (§1-§4 for
+The oracle evaluates Istio policy on this graph. Facts come from docs/BOOKINFO.md (§1-§4 for
 the apps, §5 for the manifests, §6 for httpbin and the client) and mirror
 ``meshchaos.apps.catalog``; they are restated here because the oracle must not import
-mesh code (ARCHITECTURE.md, "Oracle, load, verdict").
+mesh code (docs/ARCHITECTURE.md, "Oracle, load, verdict").
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class Endpoint:
 
     ``page``: the answer is a Bookinfo page (always 200, classed by its content); else the
     answer carries the status of the first failed call (500 when there was no response),
-    as productpage's JSON API does (BOOKINFO.md §1, "Error-status rule").
+    as productpage's JSON API does (docs/BOOKINFO.md §1, "Error-status rule").
     """
 
     prefix: str
@@ -127,7 +127,7 @@ class Topology:
         return replace(self, instances=merged)
 
 
-# Headers both productpage and reviews copy onto their calls (BOOKINFO.md §1, §3).
+# Headers both productpage and reviews copy onto their calls (docs/BOOKINFO.md §1, §3).
 _TRACE = frozenset(
     {
         "x-request-id",
@@ -197,9 +197,9 @@ BOOKINFO_SERVICES: dict[str, Service] = {
         {
             "v1": Behaviour(),
             "v2": Behaviour(),
-            # BOOKINFO.md §4: each request 50 % -> 503, else normal.
+            # docs/BOOKINFO.md §4: each request 50 % -> 503, else normal.
             "v-faulty": Behaviour(responses=(Response(_HALF, 503), Response(_HALF, 200))),
-            # BOOKINFO.md §4: each request 50 % -> normal answer after 7 s, else immediate.
+            # docs/BOOKINFO.md §4: each request 50 % -> normal answer after 7 s, else immediate.
             "v-delayed": Behaviour(responses=(Response(_HALF, 200, 7.0), Response(_HALF, 200))),
         },
     ),
@@ -215,7 +215,7 @@ BOOKINFO_SERVICES: dict[str, Service] = {
     ),
 }
 
-# BOOKINFO.md §1 "Downstream calls" and §3 (ratings client timeout by star colour).
+# docs/BOOKINFO.md §1 "Downstream calls" and §3 (ratings client timeout by star colour).
 BOOKINFO_EDGES: tuple[CallEdge, ...] = (
     CallEdge("productpage", None, "details", "/details/0", 3.0, 1, Bookinfo.DETAILS_ERROR.value),
     CallEdge("productpage", None, "reviews", "/reviews/0", 3.0, 2, Bookinfo.REVIEWS_ERROR.value),

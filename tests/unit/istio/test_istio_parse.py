@@ -168,7 +168,7 @@ def test_fault_percentage_and_deprecated_percent() -> None:
     assert second.delay.fixed_delay == pytest.approx(0.5)
     assert second.delay.percentage is None
     assert second.delay.percent == 50
-    # No percentage at all: unset, which Envoy treats as 0 % (ISTIO_SEMANTICS §5).
+    # No percentage at all: unset, which Envoy treats as 0 % (docs/ISTIO_SEMANTICS.md §5).
     assert second.abort.percentage is None
     assert second.abort.grpc_status == "UNAVAILABLE"
 

@@ -1,4 +1,7 @@
-"""Bookinfo predictions worked out from first principles (BOOKINFO.md §7, ISTIO_SEMANTICS §5)."""
+"""Bookinfo predictions worked out from first principles.
+
+See docs/BOOKINFO.md §7 and docs/ISTIO_SEMANTICS.md §5.
+"""
 
 from __future__ import annotations
 
@@ -201,7 +204,7 @@ def test_faulty_ratings_instances_give_independent_draws() -> None:
     topo = BOOKINFO.scaled(**{"ratings-v1": 0, "ratings-v-faulty": 1})
     reviews = vs("reviews", "  - route: [{destination: {host: reviews, subset: v2}}]\n")
     p = predict(policy(reviews), PAGE, topo)
-    # 503 from the upstream: not retried by the default policy (ISTIO_SEMANTICS §4).
+    # 503 from the upstream: not retried by the default policy (docs/ISTIO_SEMANTICS.md §4).
     check(p, "ratings-unavailable", 0.5)
     check(p, "reviews-v2-black", 0.5)
 

@@ -1,4 +1,4 @@
-"""Bounds for connection pools and outlier detection (ISTIO_SEMANTICS §7, §10)."""
+"""Bounds for connection pools and outlier detection (docs/ISTIO_SEMANTICS.md §7, §10)."""
 
 from __future__ import annotations
 

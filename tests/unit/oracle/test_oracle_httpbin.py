@@ -1,4 +1,7 @@
-"""In-mesh client → httpbin: faults, retries, timeouts, weights, mirrors (ISTIO_SEMANTICS §2-§6)."""
+"""In-mesh client → httpbin: faults, retries, timeouts, weights, mirrors.
+
+See docs/ISTIO_SEMANTICS.md §2-§6.
+"""
 
 from __future__ import annotations
 

@@ -90,7 +90,7 @@ def spawn_envoy(
     env = dict(os.environ)
     if precise_timers:
         # libevent's default clock is CLOCK_MONOTONIC_COARSE: timers (fault delays, route
-        # timeouts) fire up to ~4 ms early. The precise clock removes that (ARCHITECTURE.md).
+        # timeouts) fire up to ~4 ms early. The precise clock removes that (docs/ARCHITECTURE.md).
         env["EVENT_PRECISE_TIMER"] = "1"
     log = pdir / "envoy.log"
     argv = envoy_argv(pdir / "bootstrap.json", admin_path, log, concurrency=concurrency)

@@ -4,7 +4,7 @@ Sources (istio/istio 1.29): ``pilot/pkg/networking/core/cluster_builder.go``
 (``buildInboundCluster``, default circuit-breaker thresholds), ``cluster_traffic_policy.go``
 (``applyConnectionPool``, ``applyLoadBalancer``, ``applyOutlierDetection``) and
 ``pilot/pkg/networking/util/util.go`` (``GetPortLevelTrafficPolicy``,
-``MergeSubsetTrafficPolicy``). See ISTIO_SEMANTICS.md §7.
+``MergeSubsetTrafficPolicy``). See docs/ISTIO_SEMANTICS.md §7.
 
 Clusters are STATIC with inline endpoints: the endpoints of an outbound cluster are the
 sidecar inbound listeners (127.0.0.1:<port>) of the matching instances, like pod IPs.

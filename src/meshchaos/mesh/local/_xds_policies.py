@@ -4,7 +4,7 @@ fault, mirror fraction and hash policy.
 Sources (istio/istio 1.29): ``pilot/pkg/networking/core/route/route.go``
 (``TranslateRouteMatch``, ``setTimeout``, ``TranslateHeadersOperations``, ``TranslateFault``,
 ``MirrorPercent``, ``consistentHashToHashPolicy``) and ``route/retry/retry.go``
-(``ConvertPolicy``, ``parseRetryOn``). See ISTIO_SEMANTICS.md §1, §3-§6.
+(``ConvertPolicy``, ``parseRetryOn``). See docs/ISTIO_SEMANTICS.md §1, §3-§6.
 """
 
 from __future__ import annotations

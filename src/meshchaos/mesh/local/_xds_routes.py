@@ -3,7 +3,7 @@
 Sources (istio/istio 1.29): ``pilot/pkg/networking/core/route/route.go``
 (``BuildHTTPRoutesForVirtualService``, ``translateRoute``, ``sourceMatchHTTP``,
 ``applyHTTPRouteDestination``, ``GetDestinationCluster``, ``GetRouteOperation``,
-``BuildDefaultHTTPOutboundRoute``). See ISTIO_SEMANTICS.md §1-§2. The per-route policy
+``BuildDefaultHTTPOutboundRoute``). See docs/ISTIO_SEMANTICS.md §1-§2. The per-route policy
 pieces live in :mod:`._xds_policies`.
 """
 

@@ -1,6 +1,6 @@
 """Istio resources -> the Envoy config of one local-mesh proxy, as istiod would generate it.
 
-ISTIO_SEMANTICS.md is the spec. Every proxy is a real Envoy whose bootstrap
+docs/ISTIO_SEMANTICS.md is the spec. Every proxy is a real Envoy whose bootstrap
 (:func:`bootstrap`) has static listeners on 127.0.0.1:0 and takes RDS and CDS from files
 that the runtime writes with :func:`xds_files` (one file per route configuration, since
 Envoy's file subscription expects exactly one resource per file).

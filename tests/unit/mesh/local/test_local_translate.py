@@ -1,7 +1,7 @@
 """Istio -> Envoy translation of the local mesh: golden Envoy JSON plus targeted checks.
 
 Regenerate the golden files with ``MESHCHAOS_UPDATE_GOLDEN=1 pytest tests/unit/mesh/local``
-and review the diff against ISTIO_SEMANTICS.md before committing it.
+and review the diff against docs/ISTIO_SEMANTICS.md before committing it.
 """
 
 from __future__ import annotations
