@@ -1,18 +1,41 @@
-"""Where the repository's manifests live, and the baseline every mesh starts from.
+"""Where manifests come from, and the baseline every mesh starts from.
 
-The baseline is what Bookinfo's install guide applies before any task: the ingress
-Gateway with its VirtualService, and the version subsets of every service. The local
-mesh applies it at start, and ``meshchaos predict`` assumes it, so that a prediction
-and a mesh always start from the same state.
+The sample manifests (Bookinfo, httpbin, and the catalogue's Istio policies) ship inside
+the package, under ``meshchaos/data``, and are read with :mod:`importlib.resources`, so
+an installed wheel has everything a source checkout has. The repository's top-level
+``manifests/`` is a link to that same folder, not a copy.
+
+A policy name is looked up in one documented order (:func:`find_policy`):
+
+1. an explicit path (absolute, or relative to the working directory) that exists;
+2. each of the user's policy directories in turn (the ``meshchaos_policy_dirs`` ini
+   option of the pytest plugin, or ``--policy-dir`` on the command line);
+3. the packaged samples, ``meshchaos/data/istio``.
+
+A name may leave out ``.yaml``. The baseline is what Bookinfo's install guide applies
+before any task: the ingress Gateway with its VirtualService, and the version subsets of
+every service. The local mesh applies it at start, and ``meshchaos predict`` assumes it,
+so that a prediction and a mesh always start from the same state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from importlib import resources
 from pathlib import Path
 
-from meshchaos.errors import MeshError
+from meshchaos.errors import MeshChaosError, MeshError
 from meshchaos.istio.model import Resource, resource_id
+
+__all__ = [
+    "BASELINE",
+    "PolicyNotFound",
+    "baseline_paths",
+    "data_dir",
+    "find_policy",
+    "merge",
+    "sample_policies",
+]
 
 BASELINE: tuple[str, ...] = (
     "bookinfo/bookinfo-gateway.yaml",
@@ -21,22 +44,61 @@ BASELINE: tuple[str, ...] = (
 )
 
 
-def manifests_dir() -> Path:
-    """The repository's ``manifests/`` dir (meshchaos runs from a source checkout)."""
-    import meshchaos
+class PolicyNotFound(MeshChaosError):
+    """A policy name matched no file in any place of the lookup order."""
 
-    path = Path(meshchaos.__file__).resolve().parents[2] / "manifests"
-    if not path.is_dir():
+
+def data_dir() -> Path:
+    """The packaged manifests (``meshchaos/data``) as a directory on disk.
+
+    pip installs packages as plain files, so the resource root is a real path; a
+    zipped install (which meshchaos does not support) is reported, not guessed around.
+    """
+    root = resources.files("meshchaos.data")
+    if not isinstance(root, Path) or not (root / "bookinfo").is_dir():
         raise MeshError(
-            f"manifests not found at {path}: meshchaos needs its source checkout, "
-            "installed in editable mode (pip install -e .)"
+            f"meshchaos's packaged manifests are not on disk at {root}; reinstall meshchaos "
+            "with pip (zipped installs are not supported)"
         )
-    return path
+    return root
 
 
 def baseline_paths() -> list[Path]:
-    root = manifests_dir()
+    """The baseline files every mesh and every prediction start from."""
+    root = data_dir()
     return [root / rel for rel in BASELINE]
+
+
+def sample_policies() -> list[Path]:
+    """The packaged sample policies, by name."""
+    return sorted((data_dir() / "istio").glob("*.yaml"))
+
+
+def _candidates(name: str) -> list[str]:
+    return [name] if name.endswith((".yaml", ".yml")) else [name, f"{name}.yaml"]
+
+
+def find_policy(name: str | Path, policy_dirs: Sequence[Path] = ()) -> Path:
+    """The file a policy name refers to, in the order the module docstring gives.
+
+    Raises :class:`PolicyNotFound` naming every place looked in and the names known there.
+    """
+    path = Path(name)
+    if path.is_absolute() or path.exists():
+        if path.is_file():
+            return path
+        raise PolicyNotFound(f"policy {str(name)!r}: {path} is not a file")
+    places = [*policy_dirs, data_dir() / "istio"]
+    for place in places:
+        for candidate in _candidates(str(name)):
+            if (place / candidate).is_file():
+                return place / candidate
+    known = sorted({p.stem for place in places for p in place.glob("*.yaml")})
+    looked = ", ".join(str(p) for p in places)
+    shown = ", ".join(known[:12]) + (f", ... ({len(known)} in all)" if len(known) > 12 else "")
+    raise PolicyNotFound(
+        f"no policy file {str(name)!r}: not a path, and not in {looked}; known names: {shown}"
+    )
 
 
 def merge(*layers: Iterable[Resource]) -> list[Resource]:

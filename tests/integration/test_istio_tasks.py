@@ -35,7 +35,7 @@ import pytest
 from _local_mesh_helpers import UpOutput, all_gone, recorded_pids
 
 from meshchaos.apps.catalog import DEFAULT_WORKLOADS
-from meshchaos.manifests import manifests_dir
+from meshchaos.manifests import data_dir
 from meshchaos.mesh.local.state import StateDir
 from meshchaos.stats import binomial_pvalue, clopper_pearson
 
@@ -44,7 +44,7 @@ pytestmark = pytest.mark.integration
 ALPHA = 1e-4
 CLI_DEADLINE = 60.0  # any single CLI call (the longest load here takes ~6 s)
 SLACK_LOW = 0.005  # an injected delay / a timeout ends at most ~5 ms early
-MANIFESTS = manifests_dir()  # the repository's manifests/: the same files users apply
+MANIFESTS = data_dir()  # the packaged manifests: the same files users apply
 ISTIO = MANIFESTS / "istio"
 HTTPBIN_DR_BASELINE = MANIFESTS / "httpbin" / "destination-rule-httpbin.yaml"
 # `meshchaos` console script of this interpreter's venv (fall back to the module).
