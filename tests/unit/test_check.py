@@ -445,7 +445,7 @@ def test_matches_bounded_share() -> None:
 @pytest.mark.parametrize(
     ("module", "homes"),
     [
-        ("meshchaos.check", ("meshchaos.check", "meshchaos._check_")),
+        ("meshchaos.check", ("meshchaos.check",)),
         ("meshchaos.stats", ("meshchaos.stats.",)),
     ],
 )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,3 +65,8 @@ class LoadResult:
     @property
     def rps(self) -> float:
         return self.count / self.duration if self.duration > 0 else math.nan
+
+    def where(self, keep: Callable[[Sample], bool], label: str) -> LoadResult:
+        """The samples ``keep`` selects, as a result of their own (a window of the run)."""
+        kept = [s for s in self.samples if keep(s)]
+        return replace(self, target=f"{self.target} ({label})", samples=kept)

@@ -1,4 +1,4 @@
-"""What a check is and what it returns; the combinators. Public names live in ``check``.
+"""What a check is and what it returns; the combinators. Public names live in ``meshchaos.check``.
 
 A :class:`Check` tests one hypothesis "the system behaves as checked" against a
 :class:`LoadResult` and returns a :class:`CheckOutcome` carrying an exact p-value:
@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from meshchaos.load.result import LoadResult
 
-__all__ = ["Check", "CheckOutcome", "all_of", "any_of", "not_"]
+__all__ = ["Check", "CheckOutcome", "all_of", "any_of", "during", "not_"]
 
 Kind = Literal["test", "all", "any", "not"]
 
@@ -176,6 +176,26 @@ def not_(check: Check) -> Check:
         )
 
     return Check(f"not ({check.name})", evaluate, kind="not", parts=(check,))
+
+
+def during(window: str, select: Callable[[LoadResult], LoadResult], check: Check) -> Check:
+    """``check`` judged on the requests ``select`` keeps, e.g. those sent after a kill.
+
+    Distributes over ``all_of`` (each part becomes its own windowed check, so Holm sees
+    every part), and names the window in each check's name.
+    """
+    leaves = check.leaves()
+
+    def windowed(leaf: Check) -> Check:
+        def evaluate(result: LoadResult, alpha: float) -> CheckOutcome:
+            outcome = leaf.evaluate(select(result), alpha)
+            return replace(outcome, name=f"{outcome.name} [{window}]")
+
+        return Check(f"{leaf.name} [{window}]", evaluate, leaf.evidence, leaf.kind, leaf.parts)
+
+    if len(leaves) == 1:
+        return windowed(leaves[0])
+    return replace(all_of(*(windowed(leaf) for leaf in leaves)), evidence=check.evidence)
 
 
 def format_evidence_value(value: object) -> str:

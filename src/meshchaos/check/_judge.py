@@ -7,12 +7,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from meshchaos._check_model import Check, CheckOutcome, format_evidence_value
+from meshchaos.check._model import Check, CheckOutcome, format_evidence_value
 from meshchaos.errors import LoadError, PolicyDeviation
 from meshchaos.load.result import LoadResult
 from meshchaos.stats.multiple import current_alpha, holm_adjusted
 
-__all__ = ["CheckReport", "ChecksFailed", "Expectation", "collect_reports"]
+__all__ = ["CheckReport", "ChecksFailed", "Expectation", "collect_reports", "expect"]
 
 _MAX_EXAMPLES = 8
 _BLOCK_KEYS = frozenset({"sample responses", "prediction reasoning"})  # one item a line
@@ -142,6 +142,13 @@ def _result_evidence(result: LoadResult) -> list[tuple[str, str]]:
 def _shorten(text: str) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= _MAX_EXAMPLE_CHARS else flat[: _MAX_EXAMPLE_CHARS - 3] + "..."
+
+
+def expect(result: LoadResult, *, evidence: Mapping[str, object] | None = None) -> Expectation:
+    """Start a verdict on ``result``; ``evidence`` (policy file, proxy stats, ...) goes
+    into the deviation message."""
+    __tracebackhide__ = True
+    return Expectation(result, evidence)
 
 
 class Expectation:

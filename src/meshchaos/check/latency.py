@@ -1,0 +1,105 @@
+"""Latency checks: percentiles below a limit, and latencies within a band.
+
+They are tests too, not raw comparisons: ``p99_below(x)`` asks whether the share of
+samples above ``x`` is consistent with at most 1% (one-sided exact test). Comparing the
+sample p99 with ``x`` would fail a correct system whose true p99 sits just under ``x``
+about half the time, and pass a broken one on a lucky draw.
+"""
+
+from __future__ import annotations
+
+from meshchaos.check import _format as fmt
+from meshchaos.check._model import Check, CheckOutcome
+from meshchaos.load.result import LoadResult
+from meshchaos.oracle.prediction import LatencyBand
+from meshchaos.stats.intervals import one_sided_pvalue
+
+__all__ = ["latency_within", "p50_below", "p99_below", "percentile_below"]
+
+
+def _tail_outcome(
+    name: str, k: int, n: int, allowance: float, alpha: float, what: str, detail: str
+) -> CheckOutcome:
+    if n == 0:
+        return CheckOutcome(name, 1.0, f"at most {fmt.percent(allowance)} {what}", "no samples")
+    return CheckOutcome(
+        name=name,
+        pvalue=one_sided_pvalue(k, n, allowance, "greater"),
+        expected=f"at most {fmt.percent(allowance)} {what}",
+        observed=f"{k}/{n} {what} ({fmt.percent(k / n)})",
+        interval=fmt.ci(k, n, alpha),
+        detail=detail,
+    )
+
+
+def percentile_below(q: float, seconds: float, outcome: str | None = None) -> Check:
+    """The ``q``-th latency percentile (0 < q < 100) is at most ``seconds``.
+
+    Tested as: the share of samples slower than ``seconds`` is not significantly above
+    ``1 - q/100`` (one-sided exact binomial at the run's alpha). With few samples it
+    can only catch gross violations: size runs with
+    :func:`meshchaos.stats.latency_sample_size`.
+    """
+    if not 0 < q <= 100:
+        raise ValueError(f"percentile must be in (0, 100], got {q}")
+    who = f" for {outcome}" if outcome else ""
+    name = f"p{q:g} below {fmt.seconds(seconds)}{who}"
+    allowance = 1 - q / 100
+
+    def evaluate(result: LoadResult, alpha: float) -> CheckOutcome:
+        values = result.latencies(outcome)
+        k = sum(1 for v in values if v > seconds)
+        actual = fmt.seconds(result.percentile(q, outcome))
+        return _tail_outcome(
+            name,
+            k,
+            len(values),
+            allowance,
+            alpha,
+            f"above {fmt.seconds(seconds)}",
+            f"p{q:g}={actual}",
+        )
+
+    return Check(name, evaluate)
+
+
+def p50_below(seconds: float, outcome: str | None = None) -> Check:
+    """The median latency is at most ``seconds`` (see :func:`percentile_below`)."""
+    return percentile_below(50, seconds, outcome)
+
+
+def p99_below(seconds: float, outcome: str | None = None) -> Check:
+    """The 99th-percentile latency is at most ``seconds`` (see :func:`percentile_below`)."""
+    return percentile_below(99, seconds, outcome)
+
+
+def latency_within(
+    band: LatencyBand, outcome: str | None = None, tail_allowance: float = 0.01
+) -> Check:
+    """Latencies (of ``outcome``, or of all requests) fall within ``band``.
+
+    A correct system may put a few samples outside (GC pauses, a loaded CI box), so
+    the check fails only when the share outside significantly exceeds
+    ``tail_allowance`` (one-sided exact binomial); ``tail_allowance=0`` makes any
+    sample outside a failure.
+    """
+    if not 0 <= tail_allowance < 1:
+        raise ValueError(f"tail_allowance must be in [0, 1), got {tail_allowance}")
+    who = outcome if outcome else "all requests"
+    name = f"latency of {who} within [{fmt.seconds(band.low)}, {fmt.seconds(band.high)}]"
+
+    def evaluate(result: LoadResult, alpha: float) -> CheckOutcome:
+        values = result.latencies(outcome)
+        below = [v for v in values if v < band.low]
+        above = [v for v in values if v > band.high]
+        notes = []
+        if below:
+            notes.append(f"{len(below)} below, fastest {fmt.seconds(below[0])}")
+        if above:
+            notes.append(f"{len(above)} above, slowest {fmt.seconds(above[-1])}")
+        k = len(below) + len(above)
+        return _tail_outcome(
+            name, k, len(values), tail_allowance, alpha, "outside", "; ".join(notes)
+        )
+
+    return Check(name, evaluate)

@@ -1,0 +1,86 @@
+"""Rate checks: the share of an outcome class or status code, and "no errors"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from meshchaos.check import _format as fmt
+from meshchaos.check._model import Check, CheckOutcome
+from meshchaos.load.result import LoadResult
+from meshchaos.stats.intervals import binomial_pvalue, bound_pvalue
+
+__all__ = ["no_errors", "share", "status_share"]
+
+
+def _rate_check(
+    name: str,
+    count: Callable[[LoadResult], int],
+    equals: float | None,
+    between: tuple[float, float] | None,
+) -> Check:
+    if (equals is None) == (between is None):
+        raise ValueError(f"{name}: give exactly one of equals= or between=")
+    if equals is not None and not 0 <= equals <= 1:
+        raise ValueError(f"{name}: equals must be in [0, 1], got {equals}")
+    if between is not None and not 0 <= between[0] <= between[1] <= 1:
+        raise ValueError(f"{name}: between must satisfy 0 <= low <= high <= 1, got {between}")
+
+    def evaluate(result: LoadResult, alpha: float) -> CheckOutcome:
+        n = result.count
+        k = count(result)
+        if equals is not None:
+            pvalue = binomial_pvalue(k, n, equals)
+            expected = f"{equals:.3f}"
+        else:
+            assert between is not None  # for mypy: validated above
+            pvalue = bound_pvalue(k, n, *between)
+            expected = f"within [{between[0]:.3f}, {between[1]:.3f}]"
+        return CheckOutcome(
+            name=name,
+            pvalue=pvalue,
+            expected=expected,
+            observed=f"{k / n:.3f} ({k}/{n})" if n else "no samples",
+            interval=fmt.ci(k, n, alpha) if n else "",
+        )
+
+    return Check(name, evaluate)
+
+
+def share(
+    outcome: str, *, equals: float | None = None, between: tuple[float, float] | None = None
+) -> Check:
+    """The share of requests classed ``outcome`` is ``equals`` (two-sided exact test),
+    or lies ``between`` (low, high) (exact test against the nearer edge)."""
+    return _rate_check(f"share of {outcome}", lambda r: r.counts()[outcome], equals, between)
+
+
+def status_share(
+    code: int, *, equals: float | None = None, between: tuple[float, float] | None = None
+) -> Check:
+    """The share of responses with HTTP status ``code`` (0: no response), as :func:`share`."""
+    return _rate_check(
+        f"share of status {code}", lambda r: r.status_counts()[code], equals, between
+    )
+
+
+def no_errors() -> Check:
+    """No request got status 0 (no response) or 5xx.
+
+    A zero-probability prediction is refuted by a single occurrence, so this is an
+    exact test with p-value 1 or 0; it can only fail a system that really erred.
+    """
+
+    def evaluate(result: LoadResult, alpha: float) -> CheckOutcome:
+        bad = [s.status for s in result.samples if s.status == 0 or s.status >= 500]
+        counts: dict[int, int] = {}
+        for code in bad:
+            counts[code] = counts.get(code, 0) + 1
+        listing = ", ".join(f"status {c}: {m}" for c, m in sorted(counts.items()))
+        return CheckOutcome(
+            name="no errors",
+            pvalue=0.0 if bad else 1.0,
+            expected="no status 0 or 5xx",
+            observed=f"{len(bad)} of {result.count}" + (f": {listing}" if listing else ""),
+        )
+
+    return Check("no errors", evaluate)
