@@ -6,15 +6,17 @@
 
 from meshchaos.load.classify import Classifier, classify_bookinfo, classify_status
 from meshchaos.load.engine import drive, run_load
-from meshchaos.load.plan import LoadPlan, LoadTarget, parse_duration
-from meshchaos.load.result import LoadResult, Sample
+from meshchaos.load.plan import LoadPlan, LoadTarget, Trigger, parse_duration
+from meshchaos.load.result import Event, LoadResult, Sample
 
 __all__ = [
     "Classifier",
+    "Event",
     "LoadPlan",
     "LoadResult",
     "LoadTarget",
     "Sample",
+    "Trigger",
     "classify_bookinfo",
     "classify_status",
     "drive",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import urlsplit
@@ -24,8 +24,10 @@ __all__ = [
     "ABSOLUTE_MAX_REQUESTS",
     "DEFAULT_DURATION",
     "MAX_CONCURRENCY",
+    "TRIGGER_TIMEOUT",
     "LoadPlan",
     "LoadTarget",
+    "Trigger",
     "check_target",
     "is_loopback_host",
     "parse_duration",
@@ -38,6 +40,9 @@ MAX_CONCURRENCY = 1024
 # Neither -n nor -t: run for 5 s, as fortio does.
 DEFAULT_DURATION = 5.0
 
+# Longest a trigger's action (a kill, a scale) may take before the run reports it stuck.
+TRIGGER_TIMEOUT = 30.0
+
 _MESH_SUFFIXES = (".svc", ".svc.cluster.local", ".cluster.local")
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -48,6 +53,22 @@ class LoadTarget:
 
     url: str  # "http://127.0.0.1:41234/productpage", or with proxy "http://httpbin:8000/get"
     proxy: str | None = None  # in-mesh client sidecar, e.g. "http://127.0.0.1:41500"
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """An action the run starts once ``after`` requests have completed.
+
+    The action runs in a helper thread while the load goes on, so the requests in
+    flight at that moment and the ones sent after it are both observed: chaos such as
+    an instance kill is set off by the load's own progress, never by a wall-clock guess
+    that a fast run may already have outlived. The run records when it started and
+    ended (:class:`meshchaos.load.result.Event`).
+    """
+
+    after: int
+    action: Callable[[], object]
+    name: str
 
 
 @dataclass(frozen=True)
@@ -69,6 +90,7 @@ class LoadPlan:
     method: str = "GET"
     max_requests: int = 200_000
     max_duration: float = 600.0
+    triggers: tuple[Trigger, ...] = ()
 
     @property
     def is_open_loop(self) -> bool:
@@ -110,6 +132,12 @@ class LoadPlan:
             problems.append("max_requests and max_duration must be positive")
         if not re.fullmatch(r"[A-Z]+", self.method):
             problems.append(f"method must be an upper-case HTTP method, got {self.method!r}")
+        for trigger in self.triggers:
+            if not 1 <= trigger.after < self.request_cap():
+                problems.append(
+                    f"trigger {trigger.name!r} after {trigger.after} requests: must be in "
+                    f"1..{self.request_cap() - 1}, so that load goes on past it"
+                )
         for name, value in self.headers.items():
             if not name or any(c in name for c in ":\r\n ") or "\n" in value or "\r" in value:
                 problems.append(f"invalid header {name!r}: {value!r}")

@@ -25,6 +25,30 @@ class Sample:
     overloaded: bool = False  # response carried ``x-envoy-overloaded: true``
 
 
+@dataclass(frozen=True)
+class Event:
+    """A trigger's action during a run: when it started and ended, in seconds since the
+    run began (the clock of :attr:`Sample.start`), and its error if it failed."""
+
+    name: str
+    after: int  # completed requests that set it off
+    started: float
+    finished: float
+    error: str | None = None
+
+    def in_flight(self, sample: Sample) -> bool:
+        """``sample`` was sent before the action ended and completed after it began."""
+        return sample.start < self.finished and sample.start + sample.latency > self.started
+
+    def is_before(self, sample: Sample) -> bool:
+        """``sample`` completed before the action began."""
+        return sample.start + sample.latency <= self.started
+
+    def is_after(self, sample: Sample, settle: float = 0.0) -> bool:
+        """``sample`` was sent at least ``settle`` seconds after the action ended."""
+        return sample.start >= self.finished + settle
+
+
 @dataclass
 class LoadResult:
     """All samples of one run, plus how the run was framed."""
@@ -37,6 +61,7 @@ class LoadResult:
     requested: int | None = None  # -n, if given
     stopped_by_deadline: bool = False
     examples: dict[str, str] = field(default_factory=dict)  # outcome -> an excerpt of a response
+    events: list[Event] = field(default_factory=list)  # what the plan's triggers did
 
     @property
     def count(self) -> int:

@@ -10,7 +10,7 @@ import pytest
 from load_fakes import Backend, serving
 
 from meshchaos.errors import LoadError
-from meshchaos.load import LoadPlan, LoadResult, LoadTarget, drive, run_load
+from meshchaos.load import LoadPlan, LoadResult, LoadTarget, Trigger, drive, run_load
 
 LEAN = [pytest.param(True, id="lean"), pytest.param(False, id="aiohttp")]
 
@@ -179,3 +179,52 @@ def test_run_load_works_inside_a_running_loop() -> None:
         return run_load(LoadTarget("http://127.0.0.1:9/x"), LoadPlan(concurrency=1, requests=1))
 
     assert asyncio.run(inside()).counts() == {"error:connect": 1}
+
+
+def test_trigger_fires_after_n_completions_while_load_goes_on() -> None:
+    backend = Backend()
+    hits_at_fire: list[int] = []
+    trigger = Trigger(after=100, action=lambda: hits_at_fire.append(backend.hits), name="mark")
+    plan = LoadPlan(concurrency=4, requests=400, triggers=(trigger,))
+    result = against(backend, "/ok", plan)
+    assert result.count == 400
+    (event,) = result.events
+    assert event.name == "mark"
+    assert event.after == 100
+    assert event.error is None
+    assert hits_at_fire
+    assert hits_at_fire[0] >= 100
+    assert 0 <= event.started <= event.finished
+    # The load went on past the trigger: requests were sent after it ended, and the
+    # windows split the run.
+    after = [s for s in result.samples if event.is_after(s)]
+    before = [s for s in result.samples if event.is_before(s)]
+    assert after
+    assert len(before) >= 100 - plan.concurrency
+
+
+def test_trigger_failure_and_unfired_trigger_are_events_with_errors() -> None:
+    def boom() -> None:
+        raise RuntimeError("kill failed")
+
+    plan = LoadPlan(
+        concurrency=2,
+        requests=50,
+        triggers=(Trigger(10, boom, "boom"), Trigger(49, lambda: None, "late")),
+    )
+    backend = Backend()
+    result = against(backend, "/status/503", plan)
+    events = {e.name: e for e in result.events}
+    assert events["boom"].error == "RuntimeError: kill failed"
+    assert events["late"].error is None
+    short = LoadPlan(concurrency=1, requests=20, duration=0.1, triggers=(Trigger(19, boom, "x"),))
+    result = against(Backend(), "/sleep/0.03", short)
+    (never,) = result.events
+    assert never.error is not None
+    assert never.error.startswith("never fired")
+
+
+def test_trigger_must_leave_load_after_it() -> None:
+    plan = LoadPlan(concurrency=1, requests=10, triggers=(Trigger(10, lambda: None, "x"),))
+    with pytest.raises(LoadError, match=r"trigger .x. after 10 requests: must be in 1\.\.9"):
+        plan.check()
