@@ -32,6 +32,7 @@ from meshchaos.oracle._match import (
     short_host,
 )
 from meshchaos.oracle._router import (
+    CONNECT_FAILURE,
     DEFAULT_RETRY,
     RetryPolicy,
     apply_fault,
@@ -232,13 +233,15 @@ class Engine:
             ]
         hosts = [(v, self.topology.count(svc, v)) for v in versions]
         hosts = [(v, n) for v, n in hosts if n > 0]
+        dead = [(v, self.topology.killed_count(svc, v)) for v in versions]
+        dead = [(v, n) for v, n in dead if n > 0]
         if self._depth == 0:
             self.first_hop.append(
                 ClusterUse(
                     svc, dest.subset, dest.port.number if dest.port else service.port, hosts, share
                 )
             )
-        if not hosts:
+        if not hosts and not dead:
             self.note(
                 f"{caller.name} → {_dest_key(dest)}: no running instance → 503 no healthy upstream"
             )
@@ -247,6 +250,16 @@ class Engine:
         spread = ", ".join(f"{v} x{n}" for v, n in hosts)
         self.note(f"{caller.name} → {svc}{sub}: {spread}")
         answers = {v: self.serve(svc, v, req) for v, _ in hosts}
+        # A killed instance is still an endpoint: connecting to it fails at once (503 UF),
+        # which the retry policy may retry on another host (docs/ISTIO_SEMANTICS.md §4).
+        for v, n in dead:
+            self.note(
+                f"{caller.name} → {svc}{sub}: {n} killed {v} instance(s) still registered: "
+                "connection refused → 503 UF, retried only on connect-failure/reset/5xx/"
+                "gateway-error"
+            )
+            answers[_killed(v)] = Dist.of(Resp(503, flag=CONNECT_FAILURE))
+        hosts = hosts + [(_killed(v), n) for v, n in dead]
         upstreams = [(n, answers[v]) for v, n in hosts]
         port = dest.port.number if dest.port else service.port
         key = (svc, dest.subset)
@@ -254,7 +267,8 @@ class Engine:
             self.concurrency > 1
             and sum(n for _, n in hosts) > 1
             and _balance.is_least_request(self.resources, svc, dest.subset, port)
-            and _balance.is_uneven(list(answers.values()))
+            # A dead host fails in no time, so it always looks least busy.
+            and (bool(dead) or _balance.is_uneven(list(answers.values())))
         ):
             self.lb_uneven[key] = hosts
             self.note(
@@ -393,6 +407,11 @@ def _httpbin(uri: str) -> Dist:
         seconds = min(float(parts[1]), 10.0)
         return Dist.of(Resp(200, t=seconds, timers=1))
     return Dist.of(Resp(200))
+
+
+def _killed(version: str) -> str:
+    """The host entry of a version's killed instances (never a real version name)."""
+    return f"{version} (killed)"
 
 
 def _dest_key(dest: Destination) -> str:

@@ -44,6 +44,12 @@ class RetryPolicy:
         )
 
     @property
+    def retries_connect_failure(self) -> bool:
+        """Whether a failed connection is retried: Envoy's ``connect-failure``, and the
+        reset family that includes it (``reset``, ``5xx``, ``gateway-error``)."""
+        return bool(self.on & {"connect-failure", "reset", "5xx", "gateway-error"})
+
+    @property
     def retries_per_try_timeout(self) -> bool:
         # §4: only 5xx, gateway-error or reset retry a per-try timeout [E].
         return bool(self.on & {"5xx", "gateway-error", "reset"})
@@ -62,6 +68,8 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY = RetryPolicy(2, _DEFAULT_ON)
+# Envoy's response flag for a connection that could not be made (a dead instance).
+CONNECT_FAILURE = "UF"
 NO_RETRY = RetryPolicy(0, frozenset(), previous_hosts=False)
 
 
@@ -207,7 +215,11 @@ def attempts(
                     res = replace(
                         r, t=elapsed + r.t, timers=timers + r.timers, extra=extra + r.extra
                     )
-                    retriable = policy.retries_status(r.status)
+                    retriable = (
+                        policy.retries_connect_failure
+                        if r.flag == CONNECT_FAILURE
+                        else policy.retries_status(r.status)
+                    )
                 if timeout is not None and res.t >= timeout:
                     out.add(Resp(504, t=timeout, timers=1, extra=extra, flag="UT"), w)
                     continue

@@ -110,9 +110,29 @@ class Topology:
     edges: tuple[CallEdge, ...]
     instances: Mapping[str, int]
     sources: Mapping[str, Workload] = field(default_factory=dict)
+    # Instances that were killed but are still registered as endpoints (a crashed pod
+    # before its endpoint is withdrawn): connecting to them fails. Same keys as
+    # ``instances``, which counts only the live ones.
+    killed: Mapping[str, int] = field(default_factory=dict)
 
     def count(self, service: str, version: str) -> int:
         return self.instances.get(f"{service}-{version}", 0)
+
+    def killed_count(self, service: str, version: str) -> int:
+        return self.killed.get(f"{service}-{version}", 0)
+
+    def with_killed(self, service: str, version: str, n: int = 1) -> Topology:
+        """A copy where ``n`` of the running instances of ``service-version`` are dead
+        but still registered, as right after a kill."""
+        key = f"{service}-{version}"
+        live = self.instances.get(key, 0)
+        if not 0 < n <= live:
+            raise ValueError(f"cannot kill {n} of the {live} running instances of {key}")
+        return replace(
+            self,
+            instances={**self.instances, key: live - n},
+            killed={**self.killed, key: self.killed.get(key, 0) + n},
+        )
 
     def edge(self, caller: str, version: str, callee: str) -> CallEdge | None:
         for e in self.edges:
