@@ -22,6 +22,7 @@ from meshchaos.oracle.prediction import LatencyBand, OutcomeShare, RequestClass
 from meshchaos.oracle.topology import Behaviour, Topology
 
 _503 = "status:503"
+EJECTIONS = "outlier_detection.ejections_enforced_total"
 _MAX_EJECTION_TIME = 300.0  # Envoy's default max_ejection_time (§7: "max 300 s")
 
 
@@ -33,9 +34,11 @@ def apply(
     uses: Sequence[ClusterUse],
     outcomes: list[OutcomeShare],
     notes: list[str],
+    counter_bounds: dict[str, tuple[int, int]],
 ) -> list[OutcomeShare]:
     """Widen ``outcomes`` into bounds where the first hop's cluster has a pool or outlier
-    detection; append the reasoning to ``notes``."""
+    detection; append the reasoning to ``notes`` and the run-wide counter bounds (outlier
+    ejections) to ``counter_bounds``."""
     for use in uses:
         policy = cluster_policy(resources, use.service, use.subset, use.port)
         if policy is None:
@@ -43,7 +46,9 @@ def apply(
         if policy.connection_pool is not None:
             outcomes = _pool(policy.connection_pool, request, workers, use, outcomes, notes)
         if policy.outlier_detection is not None:
-            outcomes = _outlier(policy.outlier_detection, topology, request, use, outcomes, notes)
+            outcomes = _outlier(
+                policy.outlier_detection, topology, request, use, outcomes, notes, counter_bounds
+            )
     return outcomes
 
 
@@ -152,6 +157,7 @@ def _outlier(
     use: ClusterUse,
     outcomes: list[OutcomeShare],
     notes: list[str],
+    counter_bounds: dict[str, tuple[int, int]],
 ) -> list[OutcomeShare]:
     # §7: unset consecutive_5xx defaults to 5 and stays active; 0 disables it.
     thresholds = [
@@ -200,12 +206,18 @@ def _outlier(
     # long enough (N >= 10 k n: missing that is below e^-10 for uniform picks).
     low = min(high, bad * n / total) if total >= 10 * k * n else 0.0
     point = min(high, bad * n * cycles / total)
+    # Ejections over the run, counted by the client's cluster: each bad host is ejected
+    # once it has failed n times in a row (certain once the run is long enough, as for
+    # ``low``), and at most once per ejection cycle.
+    first = 1 if total >= 10 * k * n else 0
+    counter_bounds[EJECTIONS] = (bad * first, bad * cycles)
     notes.append(
         f"outlier detection on {use.service}: {bad} of {k} instances always 5xx, "
         f"consecutive errors {n}, base ejection {base:g} s, {cycles} ejection cycle(s)"
         f"{'' if request.duration else ' (duration unknown: assume shorter than one ejection)'}"
         f" → 503 count <= bad x (n + c - 1) x cycles = {bad * (n + c - 1) * cycles} of "
-        f"{total}: share in [{low:.4g}, {high:.4g}]"
+        f"{total}: share in [{low:.4g}, {high:.4g}]; ejections in "
+        f"[{bad * first}, {bad * cycles}]"
     )
     return _rescale_503(outcomes, p0, low, point, high)
 

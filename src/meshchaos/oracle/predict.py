@@ -69,8 +69,16 @@ def predict(
             counters = {k: v for k, v in counters.items() if k not in varying}
             mirrored = {k: v for k, v in mirrored.items() if k not in varying}
             unpredictable |= varying
+    counter_bounds: dict[str, tuple[int, int]] = {}
     outcomes = _bounds.apply(
-        resources, topology, request, timing.proxy_workers, engine.first_hop, outcomes, notes
+        resources,
+        topology,
+        request,
+        timing.proxy_workers,
+        engine.first_hop,
+        outcomes,
+        notes,
+        counter_bounds,
     )
     return Prediction(
         request=request,
@@ -79,6 +87,7 @@ def predict(
         mirrored=mirrored,
         counters=counters,
         unpredictable=frozenset(unpredictable),
+        counter_bounds=counter_bounds,
     )
 
 

@@ -84,6 +84,9 @@ class Prediction:
     # depends on how Envoy's LEAST_REQUEST balancer splits the load): not to be checked.
     # Any other counter absent from ``counters`` is expected to stay at zero.
     unpredictable: frozenset[str] = frozenset()
+    # Counters the oracle can only bound over the whole run, as certain [low, high]
+    # counts, e.g. {"outlier_detection.ejections_enforced_total": (1, 3)}.
+    counter_bounds: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def probability(self, outcome: str) -> float:
         return sum(o.probability for o in self.outcomes if o.outcome == outcome)

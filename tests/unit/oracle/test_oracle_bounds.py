@@ -84,6 +84,16 @@ def test_outlier_bound_counts_ejection_cycles() -> None:
     # ejected after 2 consecutive 5xx; back after 30 s; again after 60 s more: 2 cycles
     assert (lo, hi) == (pytest.approx(2 / 1000), pytest.approx(4 / 1000))
     assert p.share("status:200").bounds[1] == pytest.approx(1 - 2 / 1000)  # type: ignore[union-attr]
+    # The ejections themselves: at least the first (1000 >= 10 k n), at most one a cycle.
+    assert p.counter_bounds == {"outlier_detection.ejections_enforced_total": (1, 2)}
+
+
+def test_outlier_gives_no_certain_ejection_on_a_short_run() -> None:
+    req = RequestClass(
+        path="/get", source="client", host="httpbin", port=8000, requests=30, duration=5.0
+    )
+    p = predict(load_text(OUTLIER % 100), req, ONE_BAD)
+    assert p.counter_bounds == {"outlier_detection.ejections_enforced_total": (0, 1)}
 
 
 def test_outlier_never_ejects_below_max_ejection_percent() -> None:
