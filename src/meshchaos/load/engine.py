@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import math
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -111,6 +112,7 @@ class _Run:
         self.triggers = sorted(plan.triggers, key=lambda tr: tr.after)
         self.trigger_at = self.triggers[0].after if self.triggers else _NEVER
         self.fired: list[asyncio.Future[Event]] = []
+        self.holding: set[asyncio.Future[Event]] = set()  # actions whose end extends the run
 
     def close_connections(self) -> None:
         for conn in self.connections:
@@ -149,8 +151,28 @@ class _Run:
         while self.triggers and self.triggers[0].after <= done:
             trigger = self.triggers.pop(0)
             started = self.clock() - self.t0
-            self.fired.append(loop.run_in_executor(None, self.act, trigger, done, started))
+            future = loop.run_in_executor(None, self.act, trigger, done, started)
+            if trigger.then:
+                self.extend(trigger.then)  # the load goes on while the action runs...
+                self.holding.add(future)
+                future.add_done_callback(
+                    functools.partial(self.release, more=trigger.then, settle=trigger.settle)
+                )
+            self.fired.append(future)
         self.trigger_at = self.triggers[0].after if self.triggers else _NEVER
+
+    def extend(self, more: int) -> None:
+        """Let ``more`` requests follow the ones already sent, within the plan's caps."""
+        self.cap = min(max(self.cap, self.issued + more), self.plan.hard_request_cap())
+
+    def release(self, future: asyncio.Future[Event], more: int, settle: float) -> None:
+        """...and for ``more`` requests once it has ended and settled."""
+
+        def done() -> None:
+            self.holding.discard(future)
+            self.extend(more)
+
+        asyncio.get_running_loop().call_later(settle, done)
 
     def act(self, trigger: Trigger, done: int, started: float) -> Event:
         """Run one trigger's action (in a helper thread); its failure is kept, not lost."""
@@ -159,7 +181,8 @@ class _Run:
             trigger.action()
         except Exception as exc:  # reported in the event, and raised by whoever judges it
             error = f"{type(exc).__name__}: {exc}"
-        return Event(trigger.name, done, started, self.clock() - self.t0, error)
+        finished = self.clock() - self.t0
+        return Event(trigger.name, done, started, finished, error, finished + trigger.settle)
 
     async def events(self) -> list[Event]:
         """What every trigger did; one that never fired is an event with an error."""
@@ -234,9 +257,17 @@ class _Run:
     def sender(self) -> Sender:
         return self.lean_sender() if self.lean_request is not None else self.aiohttp_sender()
 
+    async def has_more(self) -> bool:
+        """Whether another request may be sent; waits while an action may extend the run."""
+        while self.issued >= self.cap:
+            if not self.holding:
+                return False
+            await asyncio.wait(list(self.holding))  # its end extends self.cap (Trigger.then)
+        return True
+
     async def closed_worker(self) -> None:
-        clock, deadline, cap, send = self.clock, self.t0 + self.time_cap, self.cap, self.sender()
-        while self.issued < cap:
+        clock, deadline, send = self.clock, self.t0 + self.time_cap, self.sender()
+        while self.issued < self.cap or await self.has_more():
             start = clock()
             if start >= deadline:
                 self.stopped_by_deadline = True
@@ -245,8 +276,8 @@ class _Run:
             await send(start)
 
     async def open_worker(self, qps: float) -> None:
-        clock, t0, cap, send, time_cap = self.clock, self.t0, self.cap, self.sender(), self.time_cap
-        while self.issued < cap:
+        clock, t0, send, time_cap = self.clock, self.t0, self.sender(), self.time_cap
+        while self.issued < self.cap or await self.has_more():
             due = self.issued / qps
             if due >= time_cap:
                 self.stopped_by_deadline = True

@@ -69,6 +69,11 @@ class Trigger:
     after: int
     action: Callable[[], object]
     name: str
+    # Requests the run goes on for once the action has ended and settled, beyond its
+    # planned count if need be: the phase after the chaos gets its sample whatever the
+    # action took. ``settle`` seconds after the action still count as around it.
+    then: int = 0
+    settle: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -97,10 +102,13 @@ class LoadPlan:
         return self.qps is not None and self.qps > 0
 
     def request_cap(self) -> int:
-        """How many requests at most this plan may send."""
+        """How many requests at most this plan may send (before any trigger extends it)."""
+        cap = self.hard_request_cap()
+        return cap if self.requests is None else min(cap, self.requests)
+
+    def hard_request_cap(self) -> int:
+        """The most requests any extension of this plan may send (its hard caps)."""
         cap = min(self.max_requests, ABSOLUTE_MAX_REQUESTS)
-        if self.requests is not None:
-            cap = min(cap, self.requests)
         if self.is_open_loop and self.duration is not None:
             assert self.qps is not None
             cap = min(cap, math.ceil(self.duration * self.qps))

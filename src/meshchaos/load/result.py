@@ -28,25 +28,34 @@ class Sample:
 @dataclass(frozen=True)
 class Event:
     """A trigger's action during a run: when it started and ended, in seconds since the
-    run began (the clock of :attr:`Sample.start`), and its error if it failed."""
+    run began (the clock of :attr:`Sample.start`), and its error if it failed.
+
+    ``settled`` is ``finished`` plus the trigger's settling time: requests sent before
+    it are around the action, those sent from it on are after it.
+    """
 
     name: str
     after: int  # completed requests that set it off
     started: float
     finished: float
     error: str | None = None
+    settled: float = -1.0  # defaults to ``finished``
 
-    def in_flight(self, sample: Sample) -> bool:
-        """``sample`` was sent before the action ended and completed after it began."""
-        return sample.start < self.finished and sample.start + sample.latency > self.started
+    def __post_init__(self) -> None:
+        if self.settled < self.finished:
+            object.__setattr__(self, "settled", self.finished)
 
     def is_before(self, sample: Sample) -> bool:
         """``sample`` completed before the action began."""
         return sample.start + sample.latency <= self.started
 
-    def is_after(self, sample: Sample, settle: float = 0.0) -> bool:
-        """``sample`` was sent at least ``settle`` seconds after the action ended."""
-        return sample.start >= self.finished + settle
+    def is_around(self, sample: Sample) -> bool:
+        """``sample`` was in flight while the action ran or settled."""
+        return not self.is_before(sample) and not self.is_after(sample)
+
+    def is_after(self, sample: Sample) -> bool:
+        """``sample`` was sent once the action had ended and settled."""
+        return sample.start >= self.settled
 
 
 @dataclass

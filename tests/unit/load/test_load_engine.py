@@ -228,3 +228,17 @@ def test_trigger_must_leave_load_after_it() -> None:
     plan = LoadPlan(concurrency=1, requests=10, triggers=(Trigger(10, lambda: None, "x"),))
     with pytest.raises(LoadError, match=r"trigger .x. after 10 requests: must be in 1\.\.9"):
         plan.check()
+
+
+def test_trigger_then_extends_the_run_past_a_slow_action() -> None:
+    import time
+
+    def slow() -> None:
+        time.sleep(0.2)  # the action under test takes this long; the load must wait it out
+
+    trigger = Trigger(after=20, action=slow, name="slow", then=50)
+    result = against(Backend(), "/ok", LoadPlan(concurrency=4, requests=30, triggers=(trigger,)))
+    (event,) = result.events
+    after = [s for s in result.samples if event.is_after(s)]
+    assert len(after) >= 50
+    assert event.finished - event.started >= 0.2
