@@ -54,7 +54,7 @@ def predict(
     """The expected mixture of outcome classes for ``request`` under ``resources``."""
     engine = Engine(resources, topology, user=request.user, concurrency=request.concurrency)
     dist = _run(engine, request, topology)
-    outcomes = _summarise(dist, timing)
+    outcomes = _summarise(dist, timing, page=request.source == "gateway")
     notes = list(engine.notes)
     counters = counters_plain(dist.counters)
     mirrored = {k: v for k, v in sorted(dist.mirrored.items()) if v}
@@ -138,7 +138,7 @@ def _balance_bounds(
         )
         d = _run(alt, request, topology)
         note_rates(d)
-        runs.append({o.outcome: o for o in _summarise(d, timing)})
+        runs.append({o.outcome: o for o in _summarise(d, timing, request.source == "gateway")})
     out = []
     classes = dict.fromkeys([o.outcome for o in outcomes] + [c for r in runs for c in r])
     base = {o.outcome: o for o in outcomes}
@@ -164,9 +164,15 @@ def _balance_bounds(
     return out, varying
 
 
-def outcome_class(r: Resp) -> str:
-    """A Bookinfo class when the app answered with a payload, else ``status:<code>``."""
-    return r.label if r.label is not None and r.status == 200 else status_class(r.status)
+def outcome_class(r: Resp, *, page: bool = True) -> str:
+    """A Bookinfo class when the app answered with a payload, else ``status:<code>``.
+
+    ``page=False`` for requests from an in-mesh client, which the load generator
+    classifies by status alone (it reads pages only through the gateway).
+    """
+    if page and r.label is not None and r.status == 200:
+        return r.label
+    return status_class(r.status)
 
 
 def _band(r: Resp, timing: Timing) -> LatencyBand:
@@ -174,10 +180,10 @@ def _band(r: Resp, timing: Timing) -> LatencyBand:
     return LatencyBand(round(low, 9), round(r.t + r.extra + timing.overhead, 9))
 
 
-def _summarise(dist: Dist, timing: Timing) -> list[OutcomeShare]:
+def _summarise(dist: Dist, timing: Timing, page: bool) -> list[OutcomeShare]:
     groups: dict[str, dict[LatencyBand, float]] = {}
     for r, p in dist.items():
-        bands = groups.setdefault(outcome_class(r), {})
+        bands = groups.setdefault(outcome_class(r, page=page), {})
         band = _band(r, timing)
         bands[band] = bands.get(band, 0.0) + p
     out: list[OutcomeShare] = []
