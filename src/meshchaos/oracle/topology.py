@@ -114,6 +114,9 @@ class Topology:
     # before its endpoint is withdrawn): connecting to them fails. Same keys as
     # ``instances``, which counts only the live ones.
     killed: Mapping[str, int] = field(default_factory=dict)
+    # Instances (same keys) that outlier detection has ejected before and let back in:
+    # their consecutive-error count may already be past the threshold (docs/ISTIO_SEMANTICS.md §7).
+    ejected_before: frozenset[str] = frozenset()
 
     def count(self, service: str, version: str) -> int:
         return self.instances.get(f"{service}-{version}", 0)

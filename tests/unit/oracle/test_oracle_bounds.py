@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from oracle_helpers import check
 
@@ -108,3 +110,14 @@ def test_outlier_never_ejects_below_max_ejection_percent() -> None:
 )
 def test_ejection_cycles(duration: float | None, cycles: int) -> None:
     assert ejection_cycles(30.0, duration) == cycles
+
+
+def test_outlier_host_back_from_an_ejection_is_bounded_by_no_ejection() -> None:
+    req = RequestClass(
+        path="/get", source="client", host="httpbin", port=8000, requests=1000, duration=60.0
+    )
+    returning = dataclasses.replace(ONE_BAD, ejected_before=frozenset({"httpbin-v-faulty"}))
+    p = predict(load_text(OUTLIER % 100), req, returning)
+    lo, hi = p.share("status:503").bounds  # type: ignore[union-attr]
+    assert (lo, hi) == (pytest.approx(2 / 1000), pytest.approx(0.5))  # 1 of 2 hosts
+    assert p.counter_bounds == {"outlier_detection.ejections_enforced_total": (0, 2)}
