@@ -93,12 +93,18 @@ def find_policy(name: str | Path, policy_dirs: Sequence[Path] = ()) -> Path:
         for candidate in _candidates(str(name)):
             if (place / candidate).is_file():
                 return place / candidate
-    known = sorted({p.stem for place in places for p in place.glob("*.yaml")})
-    looked = ", ".join(str(p) for p in places)
-    shown = ", ".join(known[:12]) + (f", ... ({len(known)} in all)" if len(known) > 12 else "")
     raise PolicyNotFound(
-        f"no policy file {str(name)!r}: not a path, and not in {looked}; known names: {shown}"
+        f"no policy file {str(name)!r}: not a path, and not in "
+        + "; ".join(f"{place} ({_names(place)})" for place in places)
     )
+
+
+def _names(place: Path, shown: int = 8) -> str:
+    names = sorted(p.stem for p in place.glob("*.yaml"))
+    if not names:
+        return "empty"
+    more = f", ... {len(names)} in all" if len(names) > shown else ""
+    return "has " + ", ".join(names[:shown]) + more
 
 
 def merge(*layers: Iterable[Resource]) -> list[Resource]:

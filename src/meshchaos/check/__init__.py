@@ -8,7 +8,8 @@ at the scenario's alpha (:mod:`meshchaos.check._judge`) and raises
 :class:`PolicyDeviation` listing every failure, with expected and observed values, the
 interval, the p-value and the evidence. The families of checks:
 
-- rates (:mod:`~meshchaos.check.rates`): ``share``, ``status_share``, ``no_errors``;
+- rates (:mod:`~meshchaos.check.rates`): ``share``, ``status_share``, ``no_errors``,
+  ``unpredicted_at_most``;
 - latency (:mod:`~meshchaos.check.latency`): ``percentile_below``, ``p50_below``,
   ``p99_below``, ``latency_within``;
 - counters (:mod:`~meshchaos.check.counters`): ``counter_matches``, ``counter_between``;
@@ -24,7 +25,7 @@ from meshchaos.check._model import Check, CheckOutcome, all_of, any_of, during, 
 from meshchaos.check.counters import Unreadable, counter_between, counter_matches
 from meshchaos.check.latency import latency_within, p50_below, p99_below, percentile_below
 from meshchaos.check.prediction import matches
-from meshchaos.check.rates import no_errors, share, status_share
+from meshchaos.check.rates import no_errors, share, status_share, unpredicted_at_most
 
 __all__ = [
     "Check",
@@ -49,4 +50,5 @@ __all__ = [
     "percentile_below",
     "share",
     "status_share",
+    "unpredicted_at_most",
 ]

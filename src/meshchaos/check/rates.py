@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from meshchaos.check import _format as fmt
 from meshchaos.check._model import Check, CheckOutcome
 from meshchaos.load.result import LoadResult
-from meshchaos.stats.intervals import binomial_pvalue, bound_pvalue
+from meshchaos.stats.intervals import binomial_pvalue, bound_pvalue, one_sided_pvalue
 
-__all__ = ["no_errors", "share", "status_share"]
+__all__ = ["no_errors", "share", "status_share", "unpredicted_at_most"]
 
 
 def _rate_check(
@@ -84,3 +84,34 @@ def no_errors() -> Check:
         )
 
     return Check("no errors", evaluate)
+
+
+def unpredicted_at_most(known: Collection[str], allowance: int, rate: float) -> Check:
+    """Requests outside the ``known`` classes number at most ``allowance`` plus a share
+    ``rate`` of the others.
+
+    For the requests around an instance kill: up to ``allowance`` of them (those in
+    flight when it died) may fail for certain, and each of the rest fails with
+    probability at most ``rate``. The excess over ``allowance`` is then stochastically
+    below Binomial(n - allowance, rate), so the one-sided exact test of it is
+    conservative; with ``rate`` 0 a single excess failure refutes the claim.
+    """
+    if allowance < 0 or not 0 <= rate <= 1:
+        raise ValueError(f"need allowance >= 0 and rate in [0, 1], got {allowance}, {rate}")
+    name = "requests outside the predicted classes"
+    expected = f"at most {allowance} + {rate:.4g} of the rest"
+
+    def evaluate(result: LoadResult, alpha: float) -> CheckOutcome:
+        n = result.count
+        k = sum(1 for s in result.samples if s.outcome not in known)
+        excess, rest = max(0, k - allowance), max(0, n - allowance)
+        pvalue = one_sided_pvalue(excess, rest, rate, "greater") if excess else 1.0
+        return CheckOutcome(
+            name=name,
+            pvalue=pvalue,
+            expected=expected,
+            observed=f"{k} of {n}",
+            detail=f"known classes: {', '.join(sorted(known))}",
+        )
+
+    return Check(name, evaluate)

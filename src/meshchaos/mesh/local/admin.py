@@ -11,10 +11,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshchaos.errors import MeshError
+
 __all__ = ["AdminError", "ConfigVersions", "EnvoyAdmin"]
 
 
-class AdminError(Exception):
+class AdminError(MeshError):
     """The admin endpoint did not answer (Envoy not up yet, or dead)."""
 
 
