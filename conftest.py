@@ -1,3 +1,3 @@
-"""Loads the suite's fixtures; the plugin itself (options, markers) is meshchaos.pytest_plugin."""
+"""Loads this repository's catalogue fixtures; the suite's own come from the meshchaos plugin."""
 
-pytest_plugins = ["fixtures.mesh", "fixtures.policy", "fixtures.load", "fixtures.record"]
+pytest_plugins = ["fixtures.catalogue"]

@@ -9,11 +9,9 @@ oracle gives bounds, not a point.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from meshchaos.scenario import Scenario, httpbin, run_scenario
+from meshchaos import Chaos, Scenario, httpbin
 
 pytestmark = [pytest.mark.circuit_breaking, pytest.mark.integration]
 
@@ -33,9 +31,5 @@ CASES = [
 
 
 @pytest.mark.parametrize("scenario", CASES)
-def test_circuit_breaking(
-    scenario: Scenario, mesh: Any, policy: Any, load: Any, record: Any, min_effect: float
-) -> None:
-    run_scenario(
-        scenario, mesh=mesh, policy=policy, load=load, record=record, min_effect=min_effect
-    )
+def test_circuit_breaking(chaos: Chaos, scenario: Scenario) -> None:
+    chaos.run(scenario)

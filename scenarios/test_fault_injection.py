@@ -12,12 +12,10 @@ from typing import Any
 
 import pytest
 
-from meshchaos.oracle.prediction import RequestClass
-from meshchaos.scenario import Scenario, bookinfo, run_scenario
+from meshchaos import Chaos, Scenario, bookinfo
 
 pytestmark = [pytest.mark.fault_injection, pytest.mark.integration]
 
-JASON = RequestClass(user="jason")
 # Delays make Envoy's LEAST_REQUEST balancer favour the fast reviews v1; the oracle can
 # only bound that split (meshchaos.oracle._balance). Most delay cases pin reviews to v2
 # so the delay itself is checked exactly; one case keeps reviews balanced and checks the
@@ -83,9 +81,10 @@ CASES = [
     # The task's two cases: reviews v2 gives up on ratings at 10 s, but productpage gives
     # up on reviews after 3 s x 2 attempts, so jason sees the reviews error at ~6 s.
     pytest.param(
-        Scenario(
-            policies=(*ROUTING, "fault-ratings-delay-7s-jason.yaml"),
-            request=JASON,
+        bookinfo(
+            *ROUTING,
+            "fault-ratings-delay-7s-jason.yaml",
+            user="jason",
             concurrency=32,
             max_requests=32,
             min_requests=32,
@@ -104,9 +103,5 @@ CASES = [
 
 
 @pytest.mark.parametrize("scenario", CASES)
-def test_fault_injection(
-    scenario: Scenario, mesh: Any, policy: Any, load: Any, record: Any, min_effect: float
-) -> None:
-    run_scenario(
-        scenario, mesh=mesh, policy=policy, load=load, record=record, min_effect=min_effect
-    )
+def test_fault_injection(chaos: Chaos, scenario: Scenario) -> None:
+    chaos.run(scenario)

@@ -1,102 +1,61 @@
-"""Instance chaos: kill one of two reviews-v1 instances in the middle of a load run.
+"""Instance chaos: kill one of two reviews-v1 instances while load is in flight.
 
-Through the gateway, Istio's default retry policy (connect-failure, refused-stream,
-with ``previous_hosts``) plus productpage's own retry hides the dead instance: at most
-the requests in flight at the moment of the kill can show the reviews error.
-Calling reviews directly with retries off (``attempts: 0``),
-errors appear, and only after the kill.
+The kill is set off by the load's own progress (after a number of completed requests)
+and the load runs on past it, so the run always has requests before, around and after
+the kill. The oracle says what each phase should look like (``predict_kill``): a killed
+instance stays registered as an endpoint, so the callers' sidecars keep picking it and
+the connection is refused.
+
+- Through the gateway, Istio's default retry policy moves a refused connection to the
+  live instance (``connect-failure`` with ``previous_hosts``), so after the kill the
+  pages are as before; only the requests in flight at the kill may fail.
+- Calling reviews directly with retries off (``attempts: 0``), the dead instance's picks
+  fail with 503 after the kill, and LEAST_REQUEST even favours it (it fails at once, so
+  it always looks least busy): between a quarter and three quarters of the requests.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from typing import Any
-
 import pytest
 
-from meshchaos.errors import PolicyDeviation
-from meshchaos.load import LoadResult
-from meshchaos.mesh.base import Mesh
-from meshchaos.outcomes import Bookinfo
+from meshchaos import Chaos, Instances, RequestClass
 
 pytestmark = [pytest.mark.instance_chaos, pytest.mark.integration]
 
-KILL_AFTER = 1.0  # seconds into the run
+KILLED = "reviews-v1"
 
 
-@pytest.fixture
-def two_reviews_v1(instances: Any) -> Any:
-    instances.scale("reviews-v1", 2)
-    return instances
-
-
-def run_and_kill(run: Any, instances: Any, mesh: Mesh) -> tuple[LoadResult, float]:
-    """Start ``run()`` in a thread, kill reviews-v1[1] once it is under way, then join."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["result"] = run()
-        except BaseException as exc:  # re-raised in the test thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    started = time.monotonic()
-    thread.start()
-    # The load's own clock: kill at a fixed point of the run (the event under test).
-    time.sleep(KILL_AFTER)
-    instances.kill("reviews-v1", 1)
-    killed_at = time.monotonic() - started
-    thread.join(timeout=90.0)
-    if thread.is_alive():
-        raise TimeoutError("load run did not finish within 90 s")
-    if "error" in box:
-        raise box["error"]
-    return box["result"], killed_at
-
-
-def test_kill_hidden_by_default_retries(
-    two_reviews_v1: Any, mesh: Mesh, policy: Any, load: Any, record: Any
-) -> None:
-    from meshchaos.check import expect, share
-
-    policy("virtual-service-all-v1.yaml")
-    in_flight = 16
-    result, killed_at = run_and_kill(
-        lambda: load.gateway(requests=1500, concurrency=in_flight, duration=6.0),
-        two_reviews_v1,
-        mesh,
-    )
-    record.set("killed_at", killed_at)
-    # Requests in flight on the instance when it dies are reset, which Istio's default
-    # retryOn does not cover; productpage's own retry catches most of them. So the error
-    # share is bounded by what was in flight (the concurrency), not zero.
-    expect(result, evidence={"killed": f"reviews-v1[1] at {killed_at:.2f} s"}).to(
-        share(Bookinfo.REVIEWS_ERROR.value, between=(0.0, in_flight / result.count)),
-        share(Bookinfo.REVIEWS_V1.value, between=(1.0 - in_flight / result.count, 1.0)),
-    )
-
-
-def test_kill_without_retries_shows_errors(
-    two_reviews_v1: Any, mesh: Mesh, policy: Any, load: Any, record: Any
-) -> None:
-    policy("virtual-service-all-v1.yaml", "retries-reviews-off.yaml")
-    result, killed_at = run_and_kill(
-        lambda: load.client(
-            "http://reviews:9080/reviews/0", requests=4000, concurrency=16, duration=4.0
+@pytest.mark.usefixtures("two_reviews_v1")
+@pytest.mark.parametrize(
+    ("policies", "request_class", "before"),
+    [
+        pytest.param(
+            ("virtual-service-all-v1",),
+            RequestClass(concurrency=16),
+            200,
+            id="gateway-default-retries-hide-the-kill",
         ),
-        two_reviews_v1,
-        mesh,
-    )
-    errors = [s for s in result.samples if s.status != 200]
-    record.set("killed_at", killed_at)
-    record.set("errors", len(errors))
-    early = [s for s in errors if s.start + s.latency < killed_at - 0.2]
-    after_kill = sum(1 for s in result.samples if s.start + s.latency >= killed_at - 0.2)
-    if not errors or early or len(errors) > after_kill:
-        raise PolicyDeviation(
-            "instance chaos without retries: expected errors only after the kill at "
-            f"{killed_at:.2f} s, at most the {after_kill} requests completed after it; "
-            f"observed {len(errors)} errors ({len(early)} before the kill)"
-        )
+        pytest.param(
+            ("virtual-service-all-v1", "retries-reviews-off"),
+            RequestClass(path="/reviews/0", source="client", host="reviews", concurrency=16),
+            1000,
+            id="direct-retries-off-dead-host-picks-fail",
+        ),
+    ],
+)
+def test_kill_one_of_two_instances_under_load(
+    chaos: Chaos, policies: tuple[str, ...], request_class: RequestClass, before: int
+) -> None:
+    chaos.apply(*policies)
+    predicted = chaos.predict_kill(request_class, KILLED)
+    sizing = chaos.size(predicted.after, max_requests=2000, min_requests=300)
+    # The load goes on past the kill until the phase after it has its planned sample,
+    # plus what settles around the kill (requests in flight are in neither phase).
+    kill = chaos.kill(KILLED, 1, after=before, then=sizing.used + 2 * request_class.concurrency)
+    observed = chaos.load(request_class, before + kill.then, triggers=[kill])
+    chaos.expect(observed).to(*chaos.kill_checks(predicted, observed, kill.name))
+
+
+def test_two_instances_fixture_scales_back(two_reviews_v1: Instances) -> None:
+    """The layout the kill scenarios rely on: two live reviews-v1 instances."""
+    assert two_reviews_v1.replicas(KILLED) == 2

@@ -7,31 +7,23 @@ mirrored share (fire-and-forget copies, replies dropped).
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from meshchaos.mesh.base import Mesh
-from meshchaos.scenario import Scenario, httpbin, mirror_checks, run_scenario
+from meshchaos import Chaos, Mirror, Scenario, httpbin
 
 pytestmark = [pytest.mark.mirroring, pytest.mark.integration]
 
 CASES = [
-    pytest.param(httpbin("/get", f"mirror-httpbin-v2-{pct}pct.yaml"), id=f"mirror-{pct}pct-to-v2")
+    pytest.param(
+        httpbin(
+            "/get", f"mirror-httpbin-v2-{pct}pct.yaml", mirror=Mirror("httpbin-v1", "httpbin-v2")
+        ),
+        id=f"mirror-{pct}pct-to-v2",
+    )
     for pct in (100, 50, 10)
 ]
 
 
 @pytest.mark.parametrize("scenario", CASES)
-def test_mirroring(
-    scenario: Scenario, mesh: Mesh, policy: Any, load: Any, record: Any, min_effect: float
-) -> None:
-    run_scenario(
-        scenario,
-        mesh=mesh,
-        policy=policy,
-        load=load,
-        record=record,
-        min_effect=min_effect,
-        extra_checks=mirror_checks(mesh, record),
-    )
+def test_mirroring(chaos: Chaos, scenario: Scenario) -> None:
+    chaos.run(scenario)

@@ -7,11 +7,9 @@ policy under test is the only policy on that hop.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from meshchaos.scenario import Scenario, bookinfo, httpbin, run_scenario
+from meshchaos import Chaos, Scenario, bookinfo, httpbin
 
 pytestmark = [pytest.mark.retries, pytest.mark.integration]
 
@@ -48,18 +46,8 @@ CASES = [
 
 
 @pytest.mark.parametrize("scenario", CASES)
-def test_retries(
-    scenario: Scenario, mesh: Any, policy: Any, load: Any, record: Any, min_effect: float
-) -> None:
-    run_scenario(
-        scenario, mesh=mesh, policy=policy, load=load, record=record, min_effect=min_effect
-    )
-
-
-@pytest.fixture
-def faulty_ratings(instances: Any) -> None:
-    """ratings v-faulty running (``instances`` scales it back to 0 after the test)."""
-    instances.scale("ratings-v-faulty", 1)
+def test_retries(chaos: Chaos, scenario: Scenario) -> None:
+    chaos.run(scenario)
 
 
 FAULTY = [
@@ -80,9 +68,5 @@ FAULTY = [
 
 @pytest.mark.parametrize("scenario", FAULTY)
 @pytest.mark.usefixtures("faulty_ratings")
-def test_retries_ratings_v_faulty(
-    scenario: Scenario, mesh: Any, policy: Any, load: Any, record: Any, min_effect: float
-) -> None:
-    run_scenario(
-        scenario, mesh=mesh, policy=policy, load=load, record=record, min_effect=min_effect
-    )
+def test_retries_ratings_v_faulty(chaos: Chaos, scenario: Scenario) -> None:
+    chaos.run(scenario)

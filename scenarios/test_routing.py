@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from meshchaos.scenario import Scenario, bookinfo, run_scenario
+from meshchaos import Chaos, Scenario, bookinfo
 
 pytestmark = [pytest.mark.routing, pytest.mark.integration]
 
@@ -32,9 +30,5 @@ CASES = [
 
 
 @pytest.mark.parametrize("scenario", CASES)
-def test_routing(
-    scenario: Scenario, mesh: Any, policy: Any, load: Any, record: Any, min_effect: float
-) -> None:
-    run_scenario(
-        scenario, mesh=mesh, policy=policy, load=load, record=record, min_effect=min_effect
-    )
+def test_routing(chaos: Chaos, scenario: Scenario) -> None:
+    chaos.run(scenario)

@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
-from meshchaos.scenario import Scenario, bookinfo, httpbin, run_scenario
+from meshchaos import Chaos, Scenario, bookinfo, httpbin
 
 pytestmark = [pytest.mark.timeouts, pytest.mark.integration]
 
 # Latency-bound: high concurrency, but not so high that the Python apps queue (two
 # xdist meshes share 2 cores), which would push latencies out of the oracle's bands.
-SLOW = {"concurrency": 32, "max_requests": 64, "min_requests": 64}
+# Slow requests (seconds each): a small fixed sample, all in flight at once.
+SLOW: dict[str, Any] = {"concurrency": 32, "max_requests": 64, "min_requests": 64}
 CASES = [
     # Istio's request-timeouts task: reviews v2 waits for a 2 s ratings delay -> page ~2 s.
     pytest.param(
@@ -52,9 +53,5 @@ CASES = [
 
 
 @pytest.mark.parametrize("scenario", CASES)
-def test_timeouts(
-    scenario: Scenario, mesh: Any, policy: Any, load: Any, record: Any, min_effect: float
-) -> None:
-    run_scenario(
-        scenario, mesh=mesh, policy=policy, load=load, record=record, min_effect=min_effect
-    )
+def test_timeouts(chaos: Chaos, scenario: Scenario) -> None:
+    chaos.run(scenario)

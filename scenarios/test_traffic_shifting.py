@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from meshchaos.scenario import Scenario, bookinfo, run_scenario
+from meshchaos import Chaos, Scenario, bookinfo
 
 pytestmark = [pytest.mark.traffic_shifting, pytest.mark.integration]
 
@@ -30,9 +28,5 @@ CASES = [
 
 
 @pytest.mark.parametrize("scenario", CASES)
-def test_traffic_shifting(
-    scenario: Scenario, mesh: Any, policy: Any, load: Any, record: Any, min_effect: float
-) -> None:
-    run_scenario(
-        scenario, mesh=mesh, policy=policy, load=load, record=record, min_effect=min_effect
-    )
+def test_traffic_shifting(chaos: Chaos, scenario: Scenario) -> None:
+    chaos.run(scenario)
