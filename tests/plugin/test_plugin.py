@@ -9,16 +9,15 @@ import pytest
 
 from meshchaos.pytest_plugin import FAMILIES
 
-ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 
-# A conftest for pytester runs: the suite's fixtures, with `mesh` replaced by the fake.
+# A conftest for pytester runs: the installed plugin's fixtures, with `mesh` replaced by
+# the fake (as a user's conftest can override any fixture).
 FAKE_CONFTEST = f"""
 import sys
-sys.path[:0] = [{str(ROOT)!r}, {str(HERE)!r}]
+sys.path[:0] = [{str(HERE)!r}]
 import pytest
 from fake_mesh import FakeMesh
-pytest_plugins = ["fixtures.policy", "fixtures.record", "fixtures.load"]
 
 FAKE = FakeMesh()
 
@@ -46,9 +45,11 @@ spec:
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A project of a user's own: the fake mesh, and a policy dir named in its ini file."""
     pytester.makeconftest(FAKE_CONFTEST)
-    (pytester.path / "manifests" / "istio").mkdir(parents=True)
-    (pytester.path / "manifests" / "istio" / "reviews-v1.yaml").write_text(POLICY)
+    pytester.makeini("[pytest]\nmeshchaos_policy_dirs = policies\n")
+    (pytester.path / "policies").mkdir()
+    (pytester.path / "policies" / "reviews-v1.yaml").write_text(POLICY)
     return pytester
 
 
@@ -63,6 +64,9 @@ def test_options_are_in_one_group(pytester: pytest.Pytester) -> None:
         "--reports-dir",
         "--alpha",
         "--min-effect",
+        "--policy-dir",
+        "meshchaos_policy_dirs",
+        "meshchaos_scenario_paths",
     ):
         assert option in out
 
@@ -102,9 +106,7 @@ def test_markers_registered(pytester: pytest.Pytester) -> None:
 
 @pytest.mark.parametrize("backend", ["kind", "cluster"])
 def test_kube_backends_fail_clearly(pytester: pytest.Pytester, backend: str) -> None:
-    pytester.makeconftest(
-        f"import sys\nsys.path.insert(0, {str(ROOT)!r})\npytest_plugins = ['fixtures.mesh']\n"
-    )
+    # No conftest: the `mesh` fixture comes from the installed plugin.
     pytester.makepyfile("def test_uses_mesh(mesh):\n    pass\n")
     result = pytester.runpytest(f"--backend={backend}")
     result.assert_outcomes(errors=1)
@@ -155,7 +157,57 @@ def test_unknown_policy_file_names_known_ones(suite: pytest.Pytester) -> None:
     suite.makepyfile("def test_x(policy):\n    policy('nope.yaml')\n")
     result = suite.runpytest()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*no policy file 'nope.yaml'*reviews-v1.yaml*"])
+    result.stdout.fnmatch_lines(["*meshchaos: no policy file 'nope.yaml'*policies (has reviews-v1)*istio (has *"])
+    assert "Traceback" not in result.stdout.str()
+    assert "find_policy" not in result.stdout.str()  # one line, not the library's frames
+
+
+def test_policy_names_are_looked_up_in_order(suite: pytest.Pytester) -> None:
+    # The user's dir first, then the packaged samples; an explicit path as it is.
+    (suite.path / "mine.yaml").write_text(POLICY)
+    suite.makepyfile(
+        """
+        def test_x(policy):
+            assert policy.resolve("reviews-v1").parent.name == "policies"
+            assert policy.resolve("virtual-service-all-v1").parent.name == "istio"
+            assert policy.resolve("mine.yaml").name == "mine.yaml"
+        """
+    )
+    suite.runpytest().assert_outcomes(passed=1)
+
+
+def test_invalid_policy_fails_with_the_field_path(suite: pytest.Pytester) -> None:
+    (suite.path / "policies" / "bad.yaml").write_text(
+        POLICY.replace("subset: v1", "subset: v1\n      weight: -1")
+    )
+    suite.makepyfile("def test_x(policy):\n    policy('bad')\n")
+    result = suite.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*bad.yaml: VirtualService default/reviews: spec.http[[]0].route[[]0].weight*"]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_chaos_fixture_makes_a_scenario(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        """
+        from meshchaos import Chaos
+        from meshchaos.stats import current_alpha
+
+        def test_c(chaos: Chaos, request):
+            assert isinstance(chaos, Chaos)
+            assert request.node.get_closest_marker("scenario")
+            assert current_alpha() == 0.01 / 2
+
+        def test_d(chaos):
+            chaos.apply("reviews-v1")
+
+        def test_not_a_scenario(request):
+            assert not request.node.get_closest_marker("scenario")
+        """
+    )
+    suite.runpytest("-p", "no:randomly").assert_outcomes(passed=3)
 
 
 def test_record_writes_per_test_files_and_run_json(suite: pytest.Pytester) -> None:
@@ -186,6 +238,8 @@ def test_record_writes_per_test_files_and_run_json(suite: pytest.Pytester) -> No
 
 
 def test_alpha_split_over_scenarios_only(pytester: pytest.Pytester) -> None:
+    # Scenarios by path: the ini option, not a folder that happens to be called so.
+    pytester.makeini("[pytest]\nmeshchaos_scenario_paths = scenarios\n")
     (pytester.path / "scenarios").mkdir()
     (pytester.path / "scenarios" / "test_a.py").write_text(
         "import pytest\n"
