@@ -1,13 +1,11 @@
-"""The meshchaos pytest plugin: options, markers, the alpha budget and the run summary.
+"""The plugin's hooks: options, markers, the alpha budget and the run summary.
 
-Loaded through the ``pytest11`` entry point, so it is active in every pytest run in an
-environment where meshchaos is installed. It never starts a mesh by itself: the
-fixtures in ``fixtures/`` do that, and only for tests that ask for them.
-
-What it owns:
+What they own:
 
 * one option group, ``meshchaos`` (``--backend``, ``--kube-context``, ``--keep-mesh``,
-  ``--reports-dir``, ``--alpha``, ``--min-effect``), validated at configure time;
+  ``--reports-dir``, ``--alpha``, ``--min-effect``, ``--policy-dir``) and two ini
+  options (``meshchaos_policy_dirs``, ``meshchaos_scenario_paths``), validated at
+  configure time;
 * the markers of every scenario family, plus ``scenario`` and ``integration``;
 * the family-wise false-alarm budget: ``--alpha`` is split evenly over the scenario
   items of the session (Bonferroni); each scenario then spends its share over its own
@@ -26,79 +24,29 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-__all__ = [
-    "DEFAULT_ALPHA",
-    "DEFAULT_MIN_EFFECT",
-    "FAMILIES",
-    "Settings",
-    "check_reports",
-    "family_of",
-    "has_failed",
-    "phase_reports",
-    "scenario_alpha",
-    "settings",
-]
+from meshchaos.pytest_plugin._settings import (
+    BACKENDS,
+    CHECKS,
+    DEFAULT_ALPHA,
+    DEFAULT_MIN_EFFECT,
+    FAMILIES,
+    OTHER_MARKERS,
+    REPORTS,
+    SETTINGS,
+    Settings,
+    family_of,
+    is_scenario,
+    scenario_alpha,
+    settings,
+)
 
-DEFAULT_ALPHA = 0.01
-DEFAULT_MIN_EFFECT = 0.05
-BACKENDS = ("local", "kind", "cluster")
-
-# Scenario families, each with the marker description `pytest --markers` shows.
-FAMILIES: dict[str, str] = {
-    "fault_injection": "fault delays and aborts on a hop (Istio HTTPFaultInjection)",
-    "timeouts": "route timeouts against slow upstreams and injected delays",
-    "retries": "retry attempts, retryOn and perTryTimeout (incl. Istio's default policy)",
-    "traffic_shifting": "weighted routing between subsets (blue-green, canary)",
-    "routing": "request routing by header and URI match",
-    "mirroring": "traffic mirroring to a shadow subset",
-    "circuit_breaking": "DestinationRule connection pools overflowing",
-    "outlier_detection": "DestinationRule outlier detection ejecting a failing instance",
-    "instance_chaos": "killing and restarting workload instances under load",
-}
-OTHER_MARKERS: dict[str, str] = {
-    "scenario": "a chaos scenario (set automatically on every test under scenarios/); "
-    "the --alpha budget is split over these",
-    "integration": "needs a real mesh (starts Envoy processes)",
-}
-
-_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
-_SETTINGS = pytest.StashKey["Settings"]()
-_CHECKS = pytest.StashKey[list[Any]]()
 _ALPHA_PROPERTY = "meshchaos_alpha"
 _FAMILY_PROPERTY = "meshchaos_family"
-
-
-@dataclass
-class Settings:
-    """The validated meshchaos options of one pytest session."""
-
-    backend: str
-    kube_context: str | None
-    keep_mesh: bool
-    reports_dir: Path
-    alpha: float
-    min_effect: float
-    run_id: str
-    scenario_count: int = 0
-    outcomes: dict[str, Counter[str]] = field(default_factory=dict)  # family -> outcome counts
-    alphas: dict[str, float] = field(default_factory=dict)  # family -> per-scenario alpha
-
-    @property
-    def run_dir(self) -> Path:
-        """Where this run's records go: ``<reports-dir>/<run-id>``."""
-        return self.reports_dir / self.run_id
-
-    @property
-    def per_scenario_alpha(self) -> float:
-        """The false-alarm rate one scenario may spend (Bonferroni over the session)."""
-        return self.alpha / max(1, self.scenario_count)
-
 
 # ---------------------------------------------------------------- options
 
@@ -162,6 +110,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="smallest deviation of a share each scenario must detect with power 0.95, "
         f"0<D<1 (default {DEFAULT_MIN_EFFECT})",
     )
+    group.addoption(
+        "--policy-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="where policy names are looked up before meshchaos's packaged samples "
+        "(repeatable; searched before the meshchaos_policy_dirs ini option)",
+    )
+    parser.addini(
+        "meshchaos_policy_dirs",
+        type="paths",
+        default=[],
+        help="meshchaos: directories of your own Istio policies, looked up by name "
+        "before the packaged samples (relative to the ini file)",
+    )
+    parser.addini(
+        "meshchaos_scenario_paths",
+        type="paths",
+        default=[],
+        help="meshchaos: tests under these paths count as scenarios for the --alpha split "
+        "(besides tests with a family marker or the chaos fixture)",
+    )
 
 
 def _new_run_id() -> str:
@@ -180,7 +150,13 @@ def pytest_configure(config: pytest.Config) -> None:
     reports_dir = Path(str(config.getoption("reports_dir")))
     if not reports_dir.is_absolute():
         reports_dir = config.invocation_params.dir / reports_dir
-    config.stash[_SETTINGS] = Settings(
+    here = config.invocation_params.dir
+    policy_dirs = [here / d for d in config.getoption("policy_dir")]
+    policy_dirs += [Path(p) for p in config.getini("meshchaos_policy_dirs")]
+    for d in policy_dirs:
+        if not d.is_dir():
+            raise pytest.UsageError(f"meshchaos: policy directory {d} does not exist")
+    config.stash[SETTINGS] = Settings(
         backend=str(config.getoption("backend")),
         kube_context=config.getoption("kube_context"),
         keep_mesh=bool(config.getoption("keep_mesh")),
@@ -188,8 +164,10 @@ def pytest_configure(config: pytest.Config) -> None:
         alpha=alpha,
         min_effect=min_effect,
         run_id=str(run_id),
+        policy_dirs=tuple(policy_dirs),
+        scenario_paths=tuple(Path(p) for p in config.getini("meshchaos_scenario_paths")),
     )
-    config.pluginmanager.register(_Tally(config.stash[_SETTINGS]), "meshchaos-tally")
+    config.pluginmanager.register(_Tally(config.stash[SETTINGS]), "meshchaos-tally")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "meshchaos-xdist")
 
@@ -202,33 +180,12 @@ class _XdistHooks:
         node.workerinput["meshchaos_run_id"] = settings(node.config).run_id
 
 
-def settings(config: pytest.Config) -> Settings:
-    """The validated meshchaos settings of this session."""
-    return config.stash[_SETTINGS]
-
-
 # ------------------------------------------------------------ collection
-
-
-def family_of(item: pytest.Item) -> str | None:
-    """The scenario family of ``item`` (its first family marker), if any."""
-    for mark in item.iter_markers():
-        if mark.name in FAMILIES:
-            return mark.name
-    return None
-
-
-def _is_under_scenarios(item: pytest.Item, rootpath: Path) -> bool:
-    try:
-        rel = item.path.relative_to(rootpath)
-    except ValueError:
-        return False
-    return bool(rel.parts) and rel.parts[0] == "scenarios"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if _is_under_scenarios(item, config.rootpath) and not item.get_closest_marker("scenario"):
+        if is_scenario(item) and not item.get_closest_marker("scenario"):
             item.add_marker(pytest.mark.scenario)
 
 
@@ -239,20 +196,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     s.scenario_count = sum(1 for i in session.items if i.get_closest_marker("scenario"))
 
 
-def scenario_alpha(item: pytest.Item) -> float:
-    """The false-alarm rate ``item`` may spend: its Bonferroni share, or all of --alpha."""
-    s = settings(item.config)
-    return s.per_scenario_alpha if item.get_closest_marker("scenario") else s.alpha
-
-
 @contextlib.contextmanager
 def _alpha_context(item: pytest.Item) -> Iterator[None]:
-    # Imported lazily: the stats module is optional for option parsing and pytester.
-    try:
-        from meshchaos.stats import use_alpha
-    except ImportError:
-        yield
-        return
+    # Imported when a test runs, not when the plugin loads: the plugin is active in
+    # every pytest run of an environment with meshchaos, and scipy costs a start-up.
+    from meshchaos.stats import use_alpha
+
     ctx: AbstractContextManager[Any] = use_alpha(scenario_alpha(item))
     with ctx:
         yield
@@ -273,20 +222,11 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 @contextlib.contextmanager
 def _collect_checks(item: pytest.Item) -> Iterator[None]:
     """Keep every check report of the test (passed or failed) for the run record."""
-    try:
-        from meshchaos.check import collect_reports
-    except ImportError:
-        yield
-        return
+    from meshchaos.check import collect_reports
+
     with collect_reports() as sink:
-        item.stash[_CHECKS] = sink
+        item.stash[CHECKS] = sink
         yield
-
-
-def check_reports(item: pytest.Item) -> list[Any]:
-    """The :class:`meshchaos.check.CheckReport` objects made during ``item``'s call."""
-    reports: list[Any] = item.stash.get(_CHECKS, [])
-    return list(reports)
 
 
 # ------------------------------------------------------------- reporting
@@ -297,7 +237,7 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    item.stash.setdefault(REPORTS, {})[report.when] = report
     if report.when == "call" or (report.when == "setup" and not report.passed):
         # user_properties travel with the report to the xdist controller.
         family = family_of(item)
@@ -305,16 +245,6 @@ def pytest_runtest_makereport(
             report.user_properties.append((_FAMILY_PROPERTY, family))
             report.user_properties.append((_ALPHA_PROPERTY, scenario_alpha(item)))
     return report
-
-
-def phase_reports(item: pytest.Item) -> dict[str, pytest.TestReport]:
-    """The reports of ``item``'s phases so far, keyed by ``setup``/``call``/``teardown``."""
-    return item.stash.get(_REPORTS, {})
-
-
-def has_failed(item: pytest.Item) -> bool:
-    """True if ``item``'s setup or call failed (call it from fixture teardown)."""
-    return any(r.failed for r in phase_reports(item).values())
 
 
 class _Tally:
