@@ -326,12 +326,13 @@ def render(summary: dict[str, Any]) -> str:
     scenarios = summary["scenarios"]
     lines.append("")
     if scenarios:
-        width = min(max(len(s["test_id"]) for s in scenarios), 90)
+        # Ids are printed whole: the parametrisation that tells two scenarios apart is
+        # at the end, where clipping would cut.
+        width = max(len(s["test_id"]) for s in scenarios)
         lines.append(f"{'scenario':<{width}} {'runs':>4} {'failed':>6} {'errored':>7}")
         for s in scenarios:
             lines.append(
-                f"{_clip(s['test_id'], width):<{width}} {s['runs']:>4} "
-                f"{s['failed']:>6} {s['errored']:>7}"
+                f"{s['test_id']:<{width}} {s['runs']:>4} {s['failed']:>6} {s['errored']:>7}"
             )
             for m in s["messages"]:
                 text = _clip(m["message"] or "(no message)", MESSAGE_WIDTH)

@@ -475,3 +475,11 @@ def test_ctrl_c_stops_the_child_group_and_still_summarises(
     pids = [int(p) for p in pids_file.read_text().split()]
     assert all(_wait_gone(pid) for pid in pids)
     assert not (tmp_path / "state" / "run-3").exists()
+
+
+def test_render_prints_long_scenario_ids_whole(tmp_path: Path) -> None:
+    long_name = "test_fault_injection[ratings-abort-100pct-500-jason-others-unaffected]" * 2
+    case = CASE_PASS.replace('name="test_a"', f'name="{long_name}"')
+    rec = soak.judge_run(1, write(tmp_path / "j.xml", junit(case)), tmp_path / "log", 0, 1.0)
+    kw = {"command": ["pytest"], "out": tmp_path, "runs_requested": 1, "started": time.time()}
+    assert f"scenarios.test_x::{long_name} " in soak.render(soak.build_summary([rec], **kw))
