@@ -322,7 +322,7 @@ def _record(state: MeshState, name: str) -> ProxyRecord:
 def _wait_instance(mesh: LocalMesh, rec: ProxyRecord) -> None:
     """Wait until ``rec``'s Envoy runs its files and (with an app) its app answers inbound."""
     admin = EnvoyAdmin(rec.admin)
-    expect = {rec.name: xds.written_expectation(mesh._sd.xds_dir(rec.name))}
+    expect = {rec.name: xds.written_versions(mesh._sd.xds_dir(rec.name))}
     if xds.wait_synced({rec.name: admin}, expect, 10.0):
         raise MeshError(
             f"restarted {rec.name} did not load its config; its log:\n"

@@ -165,7 +165,7 @@ class LocalMesh:
         admins = self._admins(state)
         # fresh: Envoys that just started have rejected nothing; skip asking each of them.
         rejected_before = {n: 0 for n in admins} if fresh else xds.rejection_counts(admins)
-        expect: dict[str, xds.Expectation] = {}
+        expect: dict[str, xds.ExpectedVersions] = {}
         previous = {}
         for name, files in rendered.items():
             expect[name], previous[name] = xds.write_changed(self._sd.xds_dir(name), files)
@@ -243,7 +243,7 @@ class LocalMesh:
                 with contextlib.suppress(AdminError, ValueError):
                     admin = EnvoyAdmin(rec.admin, timeout=1.0)
                     version = admin.sync_versions().newest
-                    synced = xds.is_synced(admin, xds.written_expectation(self._sd.xds_dir(name)))
+                    synced = xds.is_synced(admin, xds.written_versions(self._sd.xds_dir(name)))
             out.append(
                 ProxyStatus(
                     name,
