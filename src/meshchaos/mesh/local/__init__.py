@@ -15,7 +15,7 @@ __all__ = ["GATEWAY", "LocalMesh"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so importing the translator's modules (topology, translate) stays cheap.
+    # Lazy, so importing the translator's modules (service_registry, translate) stays cheap.
     if name in __all__:
         from meshchaos.mesh.local import mesh
 

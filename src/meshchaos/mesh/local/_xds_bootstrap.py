@@ -7,7 +7,7 @@ from typing import Any
 
 from meshchaos.apps.catalog import NAMESPACE
 from meshchaos.mesh.local._xds_common import FAULT_FILTER, ROUTER_FILTER, socket_address, typed
-from meshchaos.mesh.local.topology import ProxySpec
+from meshchaos.mesh.local.service_registry import ProxySpec
 
 HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 

@@ -44,7 +44,7 @@ from meshchaos.mesh.local._xds_bootstrap import bootstrap
 from meshchaos.mesh.local._xds_clusters import effective_policy, inbound_cluster, outbound_cluster
 from meshchaos.mesh.local._xds_common import TYPE_PREFIX, cluster_name
 from meshchaos.mesh.local._xds_routes import RouteContext, default_route, routes_for_virtual_service
-from meshchaos.mesh.local.topology import (
+from meshchaos.mesh.local.service_registry import (
     Endpoint,
     ProxyConfig,
     ProxySpec,

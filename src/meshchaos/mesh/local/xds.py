@@ -20,8 +20,8 @@ from meshchaos.apps.catalog import WorkloadSpec
 from meshchaos.istio.model import Resource
 from meshchaos.istio.parse import parse_documents
 from meshchaos.mesh.local.admin import AdminError, ConfigVersions, EnvoyAdmin
+from meshchaos.mesh.local.service_registry import GATEWAY_LABELS, Endpoint, ProxySpec
 from meshchaos.mesh.local.state import MeshState, ProxyRecord, write_json_atomic
-from meshchaos.mesh.local.topology import GATEWAY_LABELS, Endpoint, ProxySpec
 from meshchaos.mesh.local.translate import translate_proxy, xds_files
 
 __all__ = [

@@ -15,7 +15,7 @@ import pytest
 
 from meshchaos.apps.catalog import DEFAULT_WORKLOADS, find
 from meshchaos.istio import Resource, load_text
-from meshchaos.mesh.local.topology import GATEWAY_LABELS, Endpoint, ProxySpec
+from meshchaos.mesh.local.service_registry import GATEWAY_LABELS, Endpoint, ProxySpec
 from meshchaos.mesh.local.translate import bootstrap, translate_proxy, xds_files
 
 GOLDEN = Path(__file__).parent / "golden"

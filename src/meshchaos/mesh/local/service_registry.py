@@ -1,8 +1,9 @@
-"""What the translator needs to know about the local mesh besides the Istio resources.
+"""The local mesh's service registry: what the translator knows besides the Istio resources.
 
-``Endpoint`` is one running instance of a workload as the mesh addresses it (its sidecar
-inbound listener on 127.0.0.1, the local stand-in for a pod IP); ``ProxySpec`` is one Envoy
-(a sidecar or the ingress gateway); ``ProxyConfig`` is the xDS that Envoy should run.
+It stands in for what istiod reads from Kubernetes. ``Endpoint`` is one running instance
+of a workload as the mesh addresses it (its sidecar inbound listener on 127.0.0.1, the
+local stand-in for a pod IP); ``ProxySpec`` is one Envoy (a sidecar or the ingress
+gateway); ``ProxyConfig`` is the xDS that Envoy should run.
 """
 
 from __future__ import annotations
