@@ -19,7 +19,7 @@ __all__ = [
     "GATEWAY",
     "Behaviour",
     "CallEdge",
-    "Endpoint",
+    "PathCalls",
     "Response",
     "Service",
     "Topology",
@@ -37,7 +37,7 @@ class Response:
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class PathCalls:
     """A path of a composite app: which services it calls, in order, to answer.
 
     ``page``: the answer is a Bookinfo page (always 200, classed by its content); else the
@@ -56,7 +56,7 @@ class Behaviour:
 
     A leaf app answers from ``responses`` (a finite mixture); ``httpbin`` apps answer
     from the request path instead (``/status/<codes>``, ``/delay/<s>``). A composite app
-    makes the calls of the first matching ``endpoints`` entry, in order; its payload
+    makes the calls of the first matching ``paths`` entry, in order; its payload
     class is ``label`` on success, else the failed edge's ``on_failure`` (two failures
     combine through ``combined``). ``label is None`` on a composite means "the payload of
     the last call" (productpage shows whatever reviews returned).
@@ -65,7 +65,7 @@ class Behaviour:
     label: str | None = None
     responses: tuple[Response, ...] = (Response(),)
     httpbin: bool = False
-    endpoints: tuple[Endpoint, ...] = ()
+    paths: tuple[PathCalls, ...] = ()
     propagate: frozenset[str] = frozenset()  # inbound headers copied onto its calls
     sets_end_user: bool = False  # productpage: ``end-user`` from the session user
     combined: Mapping[frozenset[str], str] = field(default_factory=dict)
@@ -153,11 +153,11 @@ _TRACE = frozenset(
 )
 
 _PRODUCTPAGE = Behaviour(
-    endpoints=(
-        Endpoint("/productpage", ("details", "reviews")),
-        Endpoint("/api/v1/products/0/reviews", ("reviews",)),
-        Endpoint("/api/v1/products/0/ratings", ("ratings",), page=False),
-        Endpoint("/api/v1/products/0", ("details",), page=False),
+    paths=(
+        PathCalls("/productpage", ("details", "reviews")),
+        PathCalls("/api/v1/products/0/reviews", ("reviews",)),
+        PathCalls("/api/v1/products/0/ratings", ("ratings",), page=False),
+        PathCalls("/api/v1/products/0", ("details",), page=False),
     ),
     propagate=_TRACE,
     sets_end_user=True,
@@ -168,7 +168,7 @@ _PRODUCTPAGE = Behaviour(
     },
 )
 _REVIEWS_PROPAGATE = _TRACE | {"end-user"}
-_RATINGS_CALL = (Endpoint("/", ("ratings",)),)
+_RATINGS_CALL = (PathCalls("/", ("ratings",)),)
 
 _HALF = 0.5
 BOOKINFO_SERVICES: dict[str, Service] = {
@@ -181,12 +181,12 @@ BOOKINFO_SERVICES: dict[str, Service] = {
             "v1": Behaviour(label=Bookinfo.REVIEWS_V1.value),
             "v2": Behaviour(
                 label=Bookinfo.REVIEWS_V2.value,
-                endpoints=_RATINGS_CALL,
+                paths=_RATINGS_CALL,
                 propagate=_REVIEWS_PROPAGATE,
             ),
             "v3": Behaviour(
                 label=Bookinfo.REVIEWS_V3.value,
-                endpoints=_RATINGS_CALL,
+                paths=_RATINGS_CALL,
                 propagate=_REVIEWS_PROPAGATE,
             ),
         },
