@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from meshchaos.mesh.local.mesh import GATEWAY, LocalMesh
+    from meshchaos.mesh.local.mesh import LocalMesh
 
-__all__ = ["GATEWAY", "LocalMesh"]
+__all__ = ["LocalMesh"]
 
 
 def __getattr__(name: str) -> Any:

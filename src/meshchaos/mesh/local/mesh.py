@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 from meshchaos.apps.catalog import DEFAULT_WORKLOADS, WorkloadSpec
+from meshchaos.apps.facts import INGRESS_GATEWAY
 from meshchaos.apps.host_client import AppHostClient
 from meshchaos.errors import MeshError
 from meshchaos.istio.model import Resource, resource_id
@@ -26,9 +27,7 @@ from meshchaos.mesh.local._launch import log_tail
 from meshchaos.mesh.local.admin import AdminError, EnvoyAdmin
 from meshchaos.mesh.local.state import MeshState, StateDir, is_same_process
 
-__all__ = ["GATEWAY", "LocalMesh"]
-
-GATEWAY = "istio-ingressgateway"
+__all__ = ["LocalMesh"]
 SYNC_TIMEOUT = 10.0  # seconds for every proxy to run a pushed config
 
 
@@ -221,7 +220,10 @@ class LocalMesh:
         recs = [
             p
             for p in state.proxies.values()
-            if p.alive and (p.workload == workload or (workload == GATEWAY and p.role == "gateway"))
+            if p.alive
+            and (
+                p.workload == workload or (workload == INGRESS_GATEWAY.name and p.role == "gateway")
+            )
         ]
         if not recs:
             raise MeshError(f"no live proxy of workload {workload!r}")
@@ -247,7 +249,7 @@ class LocalMesh:
             out.append(
                 ProxyStatus(
                     name,
-                    rec.workload or GATEWAY,
+                    rec.workload or INGRESS_GATEWAY.name,
                     version,
                     synced,
                     alive,

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from meshchaos.apps.catalog import WorkloadSpec
+from meshchaos.apps.facts import INGRESS_GATEWAY
 from meshchaos.istio.model import Resource
 from meshchaos.istio.parse import parse_documents
 from meshchaos.mesh.local.admin import AdminError, ConfigVersions, EnvoyAdmin
-from meshchaos.mesh.local.service_registry import GATEWAY_LABELS, Endpoint, ProxySpec
+from meshchaos.mesh.local.service_registry import Endpoint, ProxySpec
 from meshchaos.mesh.local.state import MeshState, ProxyRecord, write_json_atomic
 from meshchaos.mesh.local.translate import translate_proxy, xds_files
 
@@ -64,7 +65,7 @@ def resources_of(state: MeshState) -> list[Resource]:
 def proxy_spec(rec: ProxyRecord, workloads: Sequence[WorkloadSpec]) -> ProxySpec:
     """The translator's view of one proxy."""
     if rec.role == "gateway":
-        return ProxySpec(name=rec.name, role="gateway", labels=dict(GATEWAY_LABELS))
+        return ProxySpec(name=rec.name, role="gateway", labels=dict(INGRESS_GATEWAY.labels))
     spec = next(w for w in workloads if w.name == rec.workload)
     return ProxySpec(
         name=rec.name,
