@@ -272,8 +272,9 @@ RATINGS = App(
     BOOKINFO_PORT,
     (
         _ratings("v1"),
-        # docs/BOOKINFO.md §5: a subset of destination-rule-all.yaml; database-backed (§4),
-        # not deployed here.
+        # docs/BOOKINFO.md §5: a subset of destination-rule-all.yaml. Database-backed (§4):
+        # modelled as answering normally, as with its database in a cluster; not deployed
+        # here, where our ratings app has no database and answers v2 GETs with 500.
         Version("v2", replicas=0, deployed=False),
         # Istio's misbehaving variants: not running until a scenario scales them up, so
         # that default routing to ratings is never confounded by them.
