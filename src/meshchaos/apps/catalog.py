@@ -48,12 +48,12 @@ def _workloads(app: facts.App) -> tuple[WorkloadSpec, ...]:
 
 
 # The in-mesh client: a sidecar with no Service of its own.
-CLIENT = WorkloadSpec(facts.CLIENT.name, "", 0, facts.CLIENT.name, dict(facts.CLIENT.labels))
+_CLIENT = WorkloadSpec(facts.CLIENT.name, "", 0, facts.CLIENT.name, dict(facts.CLIENT.labels))
 
 # Every deployed version of Bookinfo and httpbin, then the client.
 DEFAULT_WORKLOADS: tuple[WorkloadSpec, ...] = (
     *(w for app in facts.APPS for w in _workloads(app)),
-    CLIENT,
+    _CLIENT,
 )
 
 

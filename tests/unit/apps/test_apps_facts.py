@@ -57,4 +57,4 @@ def test_local_workloads_and_oracle_instances_agree() -> None:
 def test_gateway_and_client_are_one_fact() -> None:
     assert BOOKINFO.sources["gateway"] is facts.INGRESS_GATEWAY
     assert BOOKINFO.sources["client"] is facts.CLIENT
-    assert catalog.CLIENT.labels == facts.CLIENT.labels
+    assert catalog.find(facts.CLIENT.name).labels == facts.CLIENT.labels
