@@ -14,7 +14,7 @@ import pytest
 
 from meshchaos.apps.catalog import DEFAULT_WORKLOADS, find
 from meshchaos.istio import Resource, load_text
-from meshchaos.mesh.local.topology import Endpoint, ProxySpec
+from meshchaos.mesh.local.service_registry import Endpoint, ProxySpec
 from meshchaos.mesh.local.translate import bootstrap, translate_proxy, xds_files
 
 pytestmark = pytest.mark.integration

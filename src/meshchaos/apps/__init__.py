@@ -1,6 +1,9 @@
 """Our Bookinfo and httpbin, plus the in-mesh client, for the local mesh.
 
-* ``catalog``: the workloads as data (names, labels, env, replicas).
+* ``facts``: Bookinfo's and httpbin's facts as data (services, versions, instances, call
+  edges with the clients' timeouts and attempts, propagated headers), written once; the
+  oracle's topology, ``catalog`` and the apps' constants derive from it.
+* ``catalog``: the local mesh's workloads (names, labels, env, replicas), from ``facts``.
 * ``productpage``, ``details``, ``reviews``, ``ratings``, ``httpbin``: one app each,
   built by ``make_app(env, outbound) -> aiohttp.web.Application``.
 * ``host`` / ``host_client``: many app instances in one process, driven over

@@ -19,6 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
+from meshchaos.apps import facts
+
 RECORDS_MAX = 10_000
 
 Record = dict[str, Any]
@@ -35,31 +37,6 @@ _RECORDED_HEADERS = (
     "x-forwarded-for",
     "x-request-id",
     "end-user",
-)
-
-# Headers details and reviews copy from the inbound request to their outbound calls
-# (docs/BOOKINFO.md §3; details uses the identical list).
-PROPAGATED_HEADERS = (
-    "x-request-id",
-    "x-ot-span-context",
-    "x-datadog-trace-id",
-    "x-datadog-parent-id",
-    "x-datadog-sampling-priority",
-    "traceparent",
-    "tracestate",
-    "x-cloud-trace-context",
-    "grpc-trace-bin",
-    "x-b3-traceid",
-    "x-b3-spanid",
-    "x-b3-parentspanid",
-    "x-b3-sampled",
-    "x-b3-flags",
-    "sw8",
-    "end-user",
-    "user-agent",
-    "cookie",
-    "authorization",
-    "jwt",
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -86,7 +63,7 @@ def service_base(env: Mapping[str, str], service: str) -> str:
     """``http://<host><.SERVICES_DOMAIN>:<port>`` for a Bookinfo service, per its env vars."""
     upper = service.upper()
     host = env.get(f"{upper}_HOSTNAME") or service
-    port = env.get(f"{upper}_SERVICE_PORT") or "9080"
+    port = env.get(f"{upper}_SERVICE_PORT") or str(facts.BOOKINFO_PORT)
     domain = env.get("SERVICES_DOMAIN")
     suffix = f".{domain}" if domain else ""
     return f"http://{host}{suffix}:{port}"

@@ -1,4 +1,4 @@
-"""The workloads of the local mesh, as data.
+"""The workloads of the local mesh, derived from the apps' facts (``meshchaos.apps.facts``).
 
 Mirrors the Kubernetes objects of ``manifests/bookinfo`` and ``manifests/httpbin``:
 each workload is a Deployment (``name``) behind a Service (``service``:``port``),
@@ -9,6 +9,8 @@ container environment the app reads, exactly as the real images read it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from meshchaos.apps import facts
 
 NAMESPACE = "default"
 DOMAIN = "svc.cluster.local"
@@ -29,65 +31,30 @@ class WorkloadSpec:
         return f"{self.service}.{NAMESPACE}.{DOMAIN}"
 
 
-def _bookinfo(name: str, app: str, version: str, **env: str) -> WorkloadSpec:
-    return WorkloadSpec(
-        name=f"{app}-{version}",
-        service=app,
-        port=9080,
-        app=name,
-        labels={"app": app, "version": version},
-        env=dict(env),
+def _workloads(app: facts.App) -> tuple[WorkloadSpec, ...]:
+    return tuple(
+        WorkloadSpec(
+            name=f"{app.name}-{v.name}",
+            service=app.name,
+            port=app.port,
+            app=app.name,
+            labels={"app": app.name, "version": v.name},
+            env=dict(v.env),
+            replicas=v.replicas,
+        )
+        for v in app.versions
+        if v.deployed
     )
 
 
-BOOKINFO: tuple[WorkloadSpec, ...] = (
-    _bookinfo("productpage", "productpage", "v1"),
-    _bookinfo("details", "details", "v1"),
-    _bookinfo("reviews", "reviews", "v1", ENABLE_RATINGS="false"),
-    _bookinfo("reviews", "reviews", "v2", ENABLE_RATINGS="true", STAR_COLOR="black"),
-    _bookinfo("reviews", "reviews", "v3", ENABLE_RATINGS="true", STAR_COLOR="red"),
-    _bookinfo("ratings", "ratings", "v1", SERVICE_VERSION="v1"),
-    # Istio's sample variants: not running until a scenario scales them up, so that
-    # default routing to ratings is never confounded by them.
-    WorkloadSpec(
-        name="ratings-v-faulty",
-        service="ratings",
-        port=9080,
-        app="ratings",
-        labels={"app": "ratings", "version": "v-faulty"},
-        env={"SERVICE_VERSION": "v-faulty"},
-        replicas=0,
-    ),
-    WorkloadSpec(
-        name="ratings-v-delayed",
-        service="ratings",
-        port=9080,
-        app="ratings",
-        labels={"app": "ratings", "version": "v-delayed"},
-        env={"SERVICE_VERSION": "v-delayed"},
-        replicas=0,
-    ),
+# The in-mesh client: a sidecar with no Service of its own.
+_CLIENT = WorkloadSpec(facts.CLIENT.name, "", 0, facts.CLIENT.name, dict(facts.CLIENT.labels))
+
+# Every deployed version of Bookinfo and httpbin, then the client.
+DEFAULT_WORKLOADS: tuple[WorkloadSpec, ...] = (
+    *(w for app in facts.APPS for w in _workloads(app)),
+    _CLIENT,
 )
-
-HTTPBIN: tuple[WorkloadSpec, ...] = (
-    WorkloadSpec("httpbin-v1", "httpbin", 8000, "httpbin", {"app": "httpbin", "version": "v1"}),
-    WorkloadSpec("httpbin-v2", "httpbin", 8000, "httpbin", {"app": "httpbin", "version": "v2"}),
-    # Answers 503 to everything: the bad instance for outlier-detection scenarios.
-    WorkloadSpec(
-        "httpbin-v-faulty",
-        "httpbin",
-        8000,
-        "httpbin",
-        {"app": "httpbin", "version": "v-faulty"},
-        env={"HTTPBIN_FAIL_ALL": "503"},
-        replicas=0,
-    ),
-)
-
-# The in-mesh client (Istio's fortio/curl pod): a sidecar with no Service of its own.
-CLIENT = WorkloadSpec("client", "", 0, "client", {"app": "client", "version": "v1"})
-
-DEFAULT_WORKLOADS: tuple[WorkloadSpec, ...] = (*BOOKINFO, *HTTPBIN, CLIENT)
 
 
 def services(workloads: tuple[WorkloadSpec, ...] = DEFAULT_WORKLOADS) -> dict[str, int]:

@@ -16,11 +16,11 @@ from typing import Any
 
 from aiohttp import web
 
-from meshchaos.apps import _common, _pages, _session
+from meshchaos.apps import _common, _pages, _session, facts
 from meshchaos.apps._outbound import Outbound, Reply
 
-CLIENT_TIMEOUT_S = 3.0
-REVIEWS_ATTEMPTS = 2
+CLIENT_TIMEOUT_S = facts.PRODUCTPAGE_TIMEOUT_S
+REVIEWS_ATTEMPTS = facts.PRODUCTPAGE_REVIEWS_ATTEMPTS
 STATIC_DIR = Path(__file__).with_name("static")
 
 PRODUCTS: list[dict[str, Any]] = [
@@ -43,10 +43,9 @@ SORRY = {
     "ratings": {"error": "Sorry, product ratings are currently unavailable for this book."},
 }
 
-# Headers productpage copies verbatim; B3 is re-emitted separately (see _b3_headers).
-_COPIED = tuple(  # docs/BOOKINFO.md §1: B3 is re-emitted, end-user comes from the session
-    h for h in _common.PROPAGATED_HEADERS if not h.startswith("x-b3-") and h != "end-user"
-)
+# Headers productpage copies verbatim: its propagated headers but B3, which it re-emits
+# (see _b3_headers); end-user comes from the session (docs/BOOKINFO.md §1).
+_COPIED = tuple(h for h in facts.PRODUCTPAGE.propagate if not h.startswith("x-b3-"))
 _TRACE_ID = re.compile(r"^([0-9a-f]{32}|[0-9a-f]{16})$")
 _SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
 _SAMPLED = frozenset({"1", "True", "true", "d"})

@@ -25,11 +25,11 @@ from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
-from meshchaos.apps import _common
+from meshchaos.apps import _common, facts
 from meshchaos.apps._outbound import Outbound
 
 DEFAULT_RATINGS: dict[str, object] = {"Reviewer1": 5, "Reviewer2": 4}
-DELAY_S = 7.0
+DELAY_S = facts.RATINGS_DELAY_S
 UNAVAILABLE_PERIOD_S = 60.0
 UNHEALTHY_PERIOD_S = 15 * 60.0
 
@@ -84,9 +84,11 @@ class _Ratings:
             return _common.json_response({"error": "please provide numeric product ID"}, 400)
         if self.version == "v2":
             return _common.json_response({"error": "could not connect to ratings database"}, 500)
-        if self.version == "v-faulty" and self.rng.random() <= 0.5:
-            return _common.json_response({"error": "Service unavailable"}, 503)
-        if self.version == "v-delayed" and self.rng.random() <= 0.5:
+        if self.version == "v-faulty" and self.rng.random() <= facts.RATINGS_FAULTY_SHARE:
+            return _common.json_response(
+                {"error": "Service unavailable"}, facts.RATINGS_FAULTY_STATUS
+            )
+        if self.version == "v-delayed" and self.rng.random() <= facts.RATINGS_DELAYED_SHARE:
             await asyncio.sleep(self.delay)
         if self._flipped():
             return _common.json_response({"error": "Service unavailable"}, 503)

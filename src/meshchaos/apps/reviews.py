@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from meshchaos.apps import _common
+from meshchaos.apps import _common, facts
 from meshchaos.apps._outbound import Outbound
 
 RATINGS_UNAVAILABLE = "Ratings service is currently unavailable"
@@ -29,9 +29,8 @@ REVIEWS = (
 )
 
 
-def ratings_timeout(star_color: str) -> float:
-    """The ratings client timeout in seconds: 10 s for black stars, 2.5 s otherwise."""
-    return 10.0 if star_color == "black" else 2.5
+# The ratings client timeout in seconds: 10 s for black stars, 2.5 s otherwise.
+ratings_timeout = facts.reviews_ratings_timeout
 
 
 class _Reviews:
@@ -51,7 +50,7 @@ class _Reviews:
         )
 
     async def _stars(self, request: web.Request, product_id: int) -> dict[str, int]:
-        headers = _common.copy_headers(request, _common.PROPAGATED_HEADERS)
+        headers = _common.copy_headers(request, facts.REVIEWS.propagate)
         headers.setdefault("accept", "application/json")
         reply = await self.outbound.get(
             f"{self.ratings_base}/ratings/{product_id}", headers=headers, timeout=self.timeout

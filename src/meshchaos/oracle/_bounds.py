@@ -289,7 +289,7 @@ def _rescale_503(
 def _always_fails(beh: Behaviour) -> bool:
     return (
         not beh.httpbin
-        and not beh.endpoints
+        and not beh.paths
         and bool(beh.responses)
         and all(r.status >= 500 for r in beh.responses)
     )

@@ -284,14 +284,14 @@ class Engine:
         beh = self.topology.services[svc].versions[version]
         if beh.httpbin:
             return _httpbin(req.uri)
-        if not beh.endpoints:
+        if not beh.paths:
             out = Dist()
             for r in beh.responses:
                 label = beh.label if r.status == 200 else None
                 out.add(Resp(r.status, label, r.seconds, 1 if r.seconds else 0), r.probability)
             return out
-        endpoint = next((e for e in beh.endpoints if req.uri.startswith(e.prefix)), None)
-        if endpoint is None:
+        path = next((e for e in beh.paths if req.uri.startswith(e.prefix)), None)
+        if path is None:
             return Dist.of(Resp(200, beh.label))
         headers = {k: v for k, v in req.headers.items() if k in beh.propagate}
         if beh.sets_end_user and self.user:
@@ -299,13 +299,13 @@ class Engine:
         self._depth += 1
         try:
             calls = []
-            for callee in endpoint.calls:
+            for callee in path.calls:
                 edge = self.topology.edge(svc, version, callee)
                 if edge is not None:
                     calls.append((edge, self._app_call(svc, version, edge, headers)))
         finally:
             self._depth -= 1
-        return _compose(beh, endpoint.page, calls)
+        return _compose(beh, path.page, calls)
 
     def _app_call(self, svc: str, version: str, edge: CallEdge, headers: dict[str, str]) -> Dist:
         """The app's own client call: ``attempts`` tries of ``timeout`` each; a second try

@@ -21,7 +21,7 @@ def request_from_args(args: argparse.Namespace) -> RequestClass:
         if not sep:
             raise MeshChaosError(f"-H {h!r}: expected 'Name: value'")
         headers[name.strip().lower()] = value.strip()
-    path, host, port = args.path, "productpage", 9080
+    path, host, port = args.path, RequestClass.host, RequestClass.port
     if "://" in path:
         url = urlsplit(path)
         host = url.hostname or host

@@ -20,7 +20,7 @@ from meshchaos.oracle._dist import Dist, Resp, counters_plain
 from meshchaos.oracle._engine import Caller, Engine
 from meshchaos.oracle._match import Request
 from meshchaos.oracle.prediction import LatencyBand, OutcomeShare, Prediction, RequestClass
-from meshchaos.oracle.topology import BOOKINFO, CLIENT, GATEWAY, Topology
+from meshchaos.oracle.topology import BOOKINFO, CLIENT, INGRESS_GATEWAY, Topology
 from meshchaos.outcomes import status_class
 
 __all__ = ["DEFAULT_TIMING", "Timing", "outcome_class", "predict"]
@@ -95,7 +95,7 @@ def _run(engine: Engine, request: RequestClass, topology: Topology) -> Dist:
     headers = {k.lower(): v for k, v in request.headers.items()}
     req = Request(request.path, headers, request.method)
     if request.source == "gateway":
-        return engine.from_gateway(req, Caller(GATEWAY.name, GATEWAY.labels))
+        return engine.from_gateway(req, Caller(INGRESS_GATEWAY.name, INGRESS_GATEWAY.labels))
     src = topology.sources.get(request.source, CLIENT)
     return engine.hop(Caller(request.source, src.labels), request.host, request.port, req)
 

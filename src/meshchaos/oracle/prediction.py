@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from meshchaos.apps.facts import PRODUCTPAGE
+
 
 @dataclass(frozen=True)
 class RequestClass:
@@ -19,8 +21,8 @@ class RequestClass:
     headers: dict[str, str] = field(default_factory=dict)
     method: str = "GET"
     source: str = "gateway"
-    host: str = "productpage"
-    port: int = 9080
+    host: str = PRODUCTPAGE.name
+    port: int = PRODUCTPAGE.port
     # Load shape, for mechanisms whose outcome depends on it (connection pools,
     # outlier detection). Added compatibly: the defaults describe one request at a time.
     concurrency: int = 1  # requests in flight (closed loop)

@@ -8,11 +8,11 @@ from typing import Any
 
 from meshchaos.mesh.local.admin import ConfigVersions
 from meshchaos.mesh.local.xds import (
-    Expectation,
+    ExpectedVersions,
     matches,
     restore,
     write_changed,
-    written_expectation,
+    written_versions,
 )
 
 ROUTE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
@@ -39,17 +39,17 @@ def _files(version: str, vhosts: int = 1, clusters: int = 1) -> dict[str, dict[s
 
 def test_first_write_expects_every_file(tmp_path: Path) -> None:
     expect, previous = write_changed(tmp_path, _files("1"))
-    assert expect == Expectation(cds="1", routes={"outbound": "1"})
+    assert expect == ExpectedVersions(cds="1", routes={"outbound": "1"})
     assert previous == {"cds.json": None, "rds_outbound.json": None}
-    assert written_expectation(tmp_path) == expect
+    assert written_versions(tmp_path) == expect
 
 
 def test_unchanged_content_is_not_rewritten_so_envoy_keeps_its_version(tmp_path: Path) -> None:
     write_changed(tmp_path, _files("1"))
     expect, previous = write_changed(tmp_path, _files("2", clusters=2))
-    assert expect == Expectation(cds="2", routes={})
+    assert expect == ExpectedVersions(cds="2", routes={})
     assert list(previous) == ["cds.json"]
-    assert written_expectation(tmp_path) == Expectation(cds="2", routes={"outbound": "1"})
+    assert written_versions(tmp_path) == ExpectedVersions(cds="2", routes={"outbound": "1"})
     assert not write_changed(tmp_path, _files("3", clusters=2))[0]
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
@@ -64,9 +64,9 @@ def test_restore_puts_back_the_old_content_under_a_new_version(tmp_path: Path) -
 
 
 def test_matches_needs_every_expected_version_and_no_warming() -> None:
-    expect = Expectation(cds="4", routes={"outbound": "4"})
+    expect = ExpectedVersions(cds="4", routes={"outbound": "4"})
     assert matches(ConfigVersions("4", {"outbound": "4", "inbound": "1"}), expect)
     assert not matches(ConfigVersions("3", {"outbound": "4"}), expect)
     assert not matches(ConfigVersions("4", {"outbound": "3"}), expect)
     assert not matches(ConfigVersions("4", {"outbound": "4"}, warming_clusters=1), expect)
-    assert matches(ConfigVersions("9", {}), Expectation())
+    assert matches(ConfigVersions("9", {}), ExpectedVersions())

@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from meshchaos.mesh.local.mesh import GATEWAY, LocalMesh
+    from meshchaos.mesh.local.mesh import LocalMesh
 
-__all__ = ["GATEWAY", "LocalMesh"]
+__all__ = ["LocalMesh"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so importing the translator's modules (topology, translate) stays cheap.
+    # Lazy, so importing the translator's modules (service_registry, translate) stays cheap.
     if name in __all__:
         from meshchaos.mesh.local import mesh
 

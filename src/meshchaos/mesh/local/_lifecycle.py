@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meshchaos.apps.catalog import WorkloadSpec
+from meshchaos.apps.facts import INGRESS_GATEWAY
 from meshchaos.errors import MeshError
 from meshchaos.istio.parse import load_files
 from meshchaos.mesh.local import xds
@@ -35,6 +36,7 @@ from meshchaos.mesh.local._launch import (
     spawn_host,
 )
 from meshchaos.mesh.local.admin import EnvoyAdmin
+from meshchaos.mesh.local.service_registry import GATEWAY_LISTENER
 from meshchaos.mesh.local.state import (
     HostRecord,
     MeshState,
@@ -48,7 +50,6 @@ from meshchaos.mesh.local.supervisor import kill_group, sweep
 if TYPE_CHECKING:
     from meshchaos.mesh.local.mesh import LocalMesh
 
-GATEWAY = "istio-ingressgateway"
 TITLE = b"<title>Simple Bookstore App</title>"
 
 _LIVE: set[LocalMesh] = set()
@@ -108,7 +109,7 @@ def start(
             envoy_concurrency=envoy_concurrency,
             user_dir=user_dir,
         )
-        state.proxies[GATEWAY] = ProxyRecord(GATEWAY, "gateway", None, 0)
+        state.proxies[INGRESS_GATEWAY.name] = ProxyRecord(INGRESS_GATEWAY.name, "gateway", None, 0)
         for w in workloads:
             for i in range(w.replicas):
                 state.proxies[f"{w.name}-{i}"] = ProxyRecord(f"{w.name}-{i}", "sidecar", w.name, i)
@@ -209,7 +210,7 @@ def _raise_exited(mesh: LocalMesh, exited: Sequence[str]) -> None:
 
 def _probe_productpage(mesh: LocalMesh, state: MeshState, deadline: float) -> None:
     """GET /productpage through the gateway until it answers 200 with Bookinfo's title."""
-    port = state.proxies[GATEWAY].listeners["http.8080"]
+    port = state.proxies[INGRESS_GATEWAY.name].listeners[GATEWAY_LISTENER]
     last = "no answer"
     while True:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2.0)
@@ -237,7 +238,7 @@ def _probe_productpage(mesh: LocalMesh, state: MeshState, deadline: float) -> No
     else:
         where = (
             "gateway log:\n"
-            + log_tail(mesh._sd.proxy_dir(GATEWAY) / "envoy.log")
+            + log_tail(mesh._sd.proxy_dir(INGRESS_GATEWAY.name) / "envoy.log")
             + "".join(
                 f"\napp host {i} stderr:\n{c.stderr_tail()}" for i, (_, c) in enumerate(mesh._hosts)
             )
@@ -322,7 +323,7 @@ def _record(state: MeshState, name: str) -> ProxyRecord:
 def _wait_instance(mesh: LocalMesh, rec: ProxyRecord) -> None:
     """Wait until ``rec``'s Envoy runs its files and (with an app) its app answers inbound."""
     admin = EnvoyAdmin(rec.admin)
-    expect = {rec.name: xds.written_expectation(mesh._sd.xds_dir(rec.name))}
+    expect = {rec.name: xds.written_versions(mesh._sd.xds_dir(rec.name))}
     if xds.wait_synced({rec.name: admin}, expect, 10.0):
         raise MeshError(
             f"restarted {rec.name} did not load its config; its log:\n"

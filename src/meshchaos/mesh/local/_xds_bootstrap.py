@@ -7,14 +7,14 @@ from typing import Any
 
 from meshchaos.apps.catalog import NAMESPACE
 from meshchaos.mesh.local._xds_common import FAULT_FILTER, ROUTER_FILTER, socket_address, typed
-from meshchaos.mesh.local.topology import ProxySpec
+from meshchaos.mesh.local.service_registry import GATEWAY_LISTENER, ProxySpec
 
 HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 
 # listener name -> (stat prefix, route config name, use_remote_address)
 OUTBOUND = ("outbound", "outbound", "outbound", False)
 INBOUND = ("inbound", "inbound", "inbound", False)
-GATEWAY = ("http.8080", "gateway", "http.8080", True)
+GATEWAY_LISTENER_SPEC = (GATEWAY_LISTENER, "gateway", GATEWAY_LISTENER, True)
 
 
 def cds_file(xds_dir: Path) -> Path:
@@ -86,7 +86,7 @@ def _listener(spec: tuple[str, str, str, bool], xds_dir: Path) -> dict[str, Any]
 def listener_specs(proxy: ProxySpec) -> list[tuple[str, str, str, bool]]:
     """(listener name, stat prefix, route config name, use_remote_address) of each listener."""
     if proxy.role == "gateway":
-        return [GATEWAY]
+        return [GATEWAY_LISTENER_SPEC]
     return [OUTBOUND, INBOUND] if proxy.has_inbound else [OUTBOUND]
 
 

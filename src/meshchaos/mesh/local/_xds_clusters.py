@@ -32,7 +32,7 @@ from meshchaos.mesh.local._xds_common import (
     socket_address,
     typed,
 )
-from meshchaos.mesh.local.topology import Endpoint
+from meshchaos.mesh.local.service_registry import Endpoint
 
 DEFAULT_CONNECT_TIMEOUT = 10.0  # meshConfig.connectTimeout default (pkg/config/mesh/mesh.go)
 DEFAULT_IDLE_TIMEOUT = 3600.0  # Envoy's upstream idle timeout, written explicitly

@@ -32,7 +32,7 @@ from meshchaos.mesh.local._xds_policies import (
     translate_headers,
     translate_match,
 )
-from meshchaos.mesh.local.topology import resolve_host
+from meshchaos.mesh.local.service_registry import resolve_host
 
 HashLookup = Callable[[str, str | None, int], ConsistentHash | None]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 from meshchaos.apps.catalog import DEFAULT_WORKLOADS, WorkloadSpec
+from meshchaos.apps.facts import INGRESS_GATEWAY
 from meshchaos.apps.host_client import AppHostClient
 from meshchaos.errors import MeshError
 from meshchaos.istio.model import Resource, resource_id
@@ -26,9 +27,7 @@ from meshchaos.mesh.local._launch import log_tail
 from meshchaos.mesh.local.admin import AdminError, EnvoyAdmin
 from meshchaos.mesh.local.state import MeshState, StateDir, is_same_process
 
-__all__ = ["GATEWAY", "LocalMesh"]
-
-GATEWAY = "istio-ingressgateway"
+__all__ = ["LocalMesh"]
 SYNC_TIMEOUT = 10.0  # seconds for every proxy to run a pushed config
 
 
@@ -165,7 +164,7 @@ class LocalMesh:
         admins = self._admins(state)
         # fresh: Envoys that just started have rejected nothing; skip asking each of them.
         rejected_before = {n: 0 for n in admins} if fresh else xds.rejection_counts(admins)
-        expect: dict[str, xds.Expectation] = {}
+        expect: dict[str, xds.ExpectedVersions] = {}
         previous = {}
         for name, files in rendered.items():
             expect[name], previous[name] = xds.write_changed(self._sd.xds_dir(name), files)
@@ -221,7 +220,10 @@ class LocalMesh:
         recs = [
             p
             for p in state.proxies.values()
-            if p.alive and (p.workload == workload or (workload == GATEWAY and p.role == "gateway"))
+            if p.alive
+            and (
+                p.workload == workload or (workload == INGRESS_GATEWAY.name and p.role == "gateway")
+            )
         ]
         if not recs:
             raise MeshError(f"no live proxy of workload {workload!r}")
@@ -243,11 +245,11 @@ class LocalMesh:
                 with contextlib.suppress(AdminError, ValueError):
                     admin = EnvoyAdmin(rec.admin, timeout=1.0)
                     version = admin.sync_versions().newest
-                    synced = xds.is_synced(admin, xds.written_expectation(self._sd.xds_dir(name)))
+                    synced = xds.is_synced(admin, xds.written_versions(self._sd.xds_dir(name)))
             out.append(
                 ProxyStatus(
                     name,
-                    rec.workload or GATEWAY,
+                    rec.workload or INGRESS_GATEWAY.name,
                     version,
                     synced,
                     alive,

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from meshchaos.apps.catalog import WorkloadSpec
+from meshchaos.mesh.local.service_registry import GATEWAY_LISTENER
 
 __all__ = [
     "HostRecord",
@@ -110,7 +111,7 @@ class MeshState:
     def mesh_json(self) -> dict[str, Any]:
         """The contract other tools (the load CLI) read: keep these keys stable."""
         gw = self.gateway()
-        gateway_url = f"http://127.0.0.1:{gw.listeners.get('http.8080', 0)}" if gw else ""
+        gateway_url = f"http://127.0.0.1:{gw.listeners.get(GATEWAY_LISTENER, 0)}" if gw else ""
         clients = {
             p.workload: f"http://127.0.0.1:{p.listeners['outbound']}"
             for p in self.proxies.values()

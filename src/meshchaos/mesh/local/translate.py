@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from meshchaos.apps.catalog import NAMESPACE, WorkloadSpec
+from meshchaos.apps.facts import INGRESS_GATEWAY
 from meshchaos.istio.model import (
     ConsistentHash,
     DestinationRule,
@@ -44,7 +45,8 @@ from meshchaos.mesh.local._xds_bootstrap import bootstrap
 from meshchaos.mesh.local._xds_clusters import effective_policy, inbound_cluster, outbound_cluster
 from meshchaos.mesh.local._xds_common import TYPE_PREFIX, cluster_name
 from meshchaos.mesh.local._xds_routes import RouteContext, default_route, routes_for_virtual_service
-from meshchaos.mesh.local.topology import (
+from meshchaos.mesh.local.service_registry import (
+    GATEWAY_LISTENER,
     Endpoint,
     ProxyConfig,
     ProxySpec,
@@ -52,9 +54,8 @@ from meshchaos.mesh.local.topology import (
     service_ports,
 )
 
-__all__ = ["GATEWAY_PORT", "bootstrap", "translate_proxy", "xds_files"]
+__all__ = ["bootstrap", "translate_proxy", "xds_files"]
 
-GATEWAY_PORT = 8080  # the only Gateway server port the local gateway serves
 ROUTE_TYPE = TYPE_PREFIX + "envoy.config.route.v3.RouteConfiguration"
 CLUSTER_TYPE = TYPE_PREFIX + "envoy.config.cluster.v3.Cluster"
 
@@ -163,16 +164,16 @@ def _gateway_route_config(proxy: ProxySpec, mesh: _Mesh) -> dict[str, Any]:
         if not all(proxy.labels.get(k) == v for k, v in gw.selector.items()):
             continue
         for server in gw.servers:
-            if server.port.number == GATEWAY_PORT:
+            if server.port.number == INGRESS_GATEWAY.port:
                 bound.add(gw.metadata.key)
             else:
                 mesh.warnings.append(
                     f"Gateway {gw.metadata.key}: server port "
                     f"{server.port.number} not served locally (only "
-                    f"{GATEWAY_PORT})"
+                    f"{INGRESS_GATEWAY.port})"
                 )
     names = frozenset(bound)
-    ctx = mesh.context(proxy, names, GATEWAY_PORT)
+    ctx = mesh.context(proxy, names, INGRESS_GATEWAY.port)
     routes_by_host: dict[str, list[dict[str, Any]]] = {}
     for vs in mesh.virtual_services:
         if not any(_qualify(g, vs.metadata.namespace) in names for g in vs.gateways):
@@ -186,13 +187,13 @@ def _gateway_route_config(proxy: ProxySpec, mesh: _Mesh) -> dict[str, Any]:
         if routes:
             vhosts.append(
                 {
-                    "name": f"{host}:{GATEWAY_PORT}",
+                    "name": f"{host}:{INGRESS_GATEWAY.port}",
                     "domains": ["*"] if host == "*" else [host, f"{host}:*"],
                     "routes": routes,
                     "include_request_attempt_count": True,
                 }
             )
-    name = f"http.{GATEWAY_PORT}"
+    name = GATEWAY_LISTENER
     return {"name": name, "virtual_hosts": vhosts, "validate_clusters": False}
 
 

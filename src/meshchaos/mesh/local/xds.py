@@ -17,15 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from meshchaos.apps.catalog import WorkloadSpec
+from meshchaos.apps.facts import INGRESS_GATEWAY
 from meshchaos.istio.model import Resource
 from meshchaos.istio.parse import parse_documents
 from meshchaos.mesh.local.admin import AdminError, ConfigVersions, EnvoyAdmin
+from meshchaos.mesh.local.service_registry import Endpoint, ProxySpec
 from meshchaos.mesh.local.state import MeshState, ProxyRecord, write_json_atomic
-from meshchaos.mesh.local.topology import GATEWAY_LABELS, Endpoint, ProxySpec
 from meshchaos.mesh.local.translate import translate_proxy, xds_files
 
 __all__ = [
-    "Expectation",
+    "ExpectedVersions",
     "endpoints_of",
     "is_synced",
     "matches",
@@ -36,14 +37,14 @@ __all__ = [
     "restore",
     "wait_synced",
     "write_changed",
-    "written_expectation",
+    "written_versions",
 ]
 
 CDS_FILE = "cds.json"
 
 
 @dataclass(frozen=True)
-class Expectation:
+class ExpectedVersions:
     """The versions one proxy must report once it runs the files just written."""
 
     cds: str | None = None  # None: CDS not rewritten, do not wait for it
@@ -64,7 +65,7 @@ def resources_of(state: MeshState) -> list[Resource]:
 def proxy_spec(rec: ProxyRecord, workloads: Sequence[WorkloadSpec]) -> ProxySpec:
     """The translator's view of one proxy."""
     if rec.role == "gateway":
-        return ProxySpec(name=rec.name, role="gateway", labels=dict(GATEWAY_LABELS))
+        return ProxySpec(name=rec.name, role="gateway", labels=dict(INGRESS_GATEWAY.labels))
     spec = next(w for w in workloads if w.name == rec.workload)
     return ProxySpec(
         name=rec.name,
@@ -135,7 +136,7 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 def write_changed(
     xds_dir: Path, files: Mapping[str, dict[str, Any]], *, force: bool = False
-) -> tuple[Expectation, dict[str, dict[str, Any] | None]]:
+) -> tuple[ExpectedVersions, dict[str, dict[str, Any] | None]]:
     """Write the files whose resources changed; return what to wait for and the old files.
 
     The old files (``None`` where there was none) let a failed update be rolled back.
@@ -157,12 +158,12 @@ def write_changed(
         else:
             for res in doc.get("resources", []):
                 routes[str(res.get("name", ""))] = version
-    return Expectation(cds=cds, routes=routes), previous
+    return ExpectedVersions(cds=cds, routes=routes), previous
 
 
 def restore(
     xds_dir: Path, previous: Mapping[str, dict[str, Any] | None], version: str
-) -> Expectation:
+) -> ExpectedVersions:
     """Put back the files ``write_changed`` replaced, under a fresh ``version``."""
     cds: str | None = None
     routes: dict[str, str] = {}
@@ -174,17 +175,17 @@ def restore(
             cds = version
         else:
             routes.update({str(r.get("name", "")): version for r in old.get("resources", [])})
-    return Expectation(cds=cds, routes=routes)
+    return ExpectedVersions(cds=cds, routes=routes)
 
 
-def matches(got: ConfigVersions, expect: Expectation) -> bool:
+def matches(got: ConfigVersions, expect: ExpectedVersions) -> bool:
     """True when the versions Envoy reports include every version in ``expect``."""
     if expect.cds is not None and (got.cds != expect.cds or got.warming_clusters):
         return False
     return all(got.routes.get(name) == v for name, v in expect.routes.items())
 
 
-def _poll(admin: EnvoyAdmin, expect: Expectation, rejected_before: int) -> str:
+def _poll(admin: EnvoyAdmin, expect: ExpectedVersions, rejected_before: int) -> str:
     """ "synced", "rejected" (Envoy refused an update since we wrote) or "pending"."""
     try:
         got = admin.sync_versions()
@@ -202,7 +203,7 @@ def _poll(admin: EnvoyAdmin, expect: Expectation, rejected_before: int) -> str:
     return "synced" if ok else "pending"
 
 
-def written_expectation(xds_dir: Path) -> Expectation:
+def written_versions(xds_dir: Path) -> ExpectedVersions:
     """The versions of the files currently in ``xds_dir`` (what the proxy should run)."""
     cds: str | None = None
     routes: dict[str, str] = {}
@@ -216,10 +217,10 @@ def written_expectation(xds_dir: Path) -> Expectation:
         else:
             for res in doc.get("resources", []):
                 routes[str(res.get("name", ""))] = version
-    return Expectation(cds=cds, routes=routes)
+    return ExpectedVersions(cds=cds, routes=routes)
 
 
-def is_synced(admin: EnvoyAdmin, expect: Expectation) -> bool:
+def is_synced(admin: EnvoyAdmin, expect: ExpectedVersions) -> bool:
     """True when the Envoy runs every version in ``expect`` (see :func:`wait_synced`)."""
     return _poll(admin, expect, 1 << 62) == "synced"
 
@@ -239,7 +240,7 @@ def rejection_counts(admins: Mapping[str, EnvoyAdmin]) -> dict[str, int]:
 
 def wait_synced(
     admins: Mapping[str, EnvoyAdmin],
-    expect: Mapping[str, Expectation],
+    expect: Mapping[str, ExpectedVersions],
     timeout: float,
     rejected_before: Mapping[str, int] | None = None,
 ) -> list[str]:

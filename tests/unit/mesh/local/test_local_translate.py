@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from meshchaos.apps.catalog import DEFAULT_WORKLOADS, find
+from meshchaos.apps.facts import INGRESS_GATEWAY
 from meshchaos.istio import Resource, load_text
-from meshchaos.mesh.local.topology import GATEWAY_LABELS, Endpoint, ProxySpec
+from meshchaos.mesh.local.service_registry import Endpoint, ProxySpec
 from meshchaos.mesh.local.translate import bootstrap, translate_proxy, xds_files
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -51,7 +52,7 @@ def sidecar(workload: str) -> ProxySpec:
     return ProxySpec(f"{workload}-0", "sidecar", dict(w.labels), w, app_port)
 
 
-GATEWAY = ProxySpec("istio-ingressgateway", "gateway", dict(GATEWAY_LABELS))
+GATEWAY_PROXY = ProxySpec(INGRESS_GATEWAY.name, "gateway", dict(INGRESS_GATEWAY.labels))
 
 
 def translate(proxy: ProxySpec, resources: list[Resource]) -> Any:
@@ -245,7 +246,7 @@ spec:
 
 # ------------------------------------------------------------------ golden
 def test_golden_bookinfo_gateway() -> None:
-    config = translate(GATEWAY, bookinfo())
+    config = translate(GATEWAY_PROXY, bookinfo())
     assert config.warnings == ()
     check_golden(
         "bookinfo_gateway", {"route_configs": config.route_configs, "clusters": config.clusters}
@@ -569,7 +570,7 @@ def test_gateway_other_ports_warn() -> None:
         .read_text()
         .replace("number: 8080", "number: 443")
     )
-    config = translate(GATEWAY, load_text(yaml))
+    config = translate(GATEWAY_PROXY, load_text(yaml))
     assert any("443" in w for w in config.warnings)
     assert config.route_configs[0]["virtual_hosts"] == []
 
@@ -599,7 +600,7 @@ def test_xds_files_and_bootstrap(tmp_path: Path) -> None:
     assert [
         ls["name"] for ls in bootstrap(sidecar("client"), tmp_path)["static_resources"]["listeners"]
     ] == ["outbound"]
-    gw = bootstrap(GATEWAY, tmp_path)["static_resources"]["listeners"][0]
+    gw = bootstrap(GATEWAY_PROXY, tmp_path)["static_resources"]["listeners"][0]
     assert gw["name"] == "http.8080"
     assert gw["filter_chains"][0]["filters"][0]["typed_config"]["use_remote_address"] is True
 

@@ -1,8 +1,9 @@
-"""What the translator needs to know about the local mesh besides the Istio resources.
+"""The local mesh's service registry: what the translator knows besides the Istio resources.
 
-``Endpoint`` is one running instance of a workload as the mesh addresses it (its sidecar
-inbound listener on 127.0.0.1, the local stand-in for a pod IP); ``ProxySpec`` is one Envoy
-(a sidecar or the ingress gateway); ``ProxyConfig`` is the xDS that Envoy should run.
+It stands in for what istiod reads from Kubernetes. ``Endpoint`` is one running instance
+of a workload as the mesh addresses it (its sidecar inbound listener on 127.0.0.1, the
+local stand-in for a pod IP); ``ProxySpec`` is one Envoy (a sidecar or the ingress
+gateway); ``ProxyConfig`` is the xDS that Envoy should run.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from meshchaos.apps.catalog import DOMAIN, NAMESPACE, WorkloadSpec
+from meshchaos.apps.facts import INGRESS_GATEWAY
 
 __all__ = [
-    "GATEWAY_LABELS",
+    "GATEWAY_LISTENER",
     "Endpoint",
     "ProxyConfig",
     "ProxySpec",
@@ -22,8 +24,10 @@ __all__ = [
     "service_ports",
 ]
 
-# The labels of Istio's default ingress gateway Deployment; Gateway selectors match these.
-GATEWAY_LABELS: Mapping[str, str] = {"istio": "ingressgateway", "app": "istio-ingressgateway"}
+# The ingress gateway proxy's one listener and its route config, named as istiod names
+# them (``http.<port>``) for the one Gateway server port it serves. The gateway itself (its
+# name, labels and port) is ``meshchaos.apps.facts.INGRESS_GATEWAY``.
+GATEWAY_LISTENER = f"http.{INGRESS_GATEWAY.port}"
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class ProxySpec:
 
     name: str  # "reviews-v2-0" or "istio-ingressgateway"
     role: Literal["sidecar", "gateway"]
-    labels: Mapping[str, str]  # gateway: GATEWAY_LABELS
+    labels: Mapping[str, str]  # gateway: INGRESS_GATEWAY.labels
     workload: WorkloadSpec | None = None  # None for the gateway
     app_port: int | None = None  # where the app listens; None = no app (a client)
 
