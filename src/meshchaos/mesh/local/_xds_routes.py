@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshchaos.istio.hosts import resolve_host
 from meshchaos.istio.model import (
     ConsistentHash,
     Destination,
@@ -20,19 +21,17 @@ from meshchaos.istio.model import (
     HTTPRoute,
     VirtualService,
 )
-from meshchaos.mesh.local._xds_common import FAULT_FILTER, cluster_name
+from meshchaos.istio.semantics import effective_retry_policy, mirror_fraction, route_timeout
+from meshchaos.mesh.local._xds_common import FAULT_FILTER, cluster_name, fractional_percent
 from meshchaos.mesh.local._xds_policies import (
-    convert_retry,
-    default_retry_policy,
     hash_policy,
     is_catch_all_route,
-    mirror_fraction,
+    retry_policy_json,
     set_timeout,
     translate_fault,
     translate_headers,
     translate_match,
 )
-from meshchaos.mesh.local.topology import resolve_host
 
 HashLookup = Callable[[str, str | None, int], ConsistentHash | None]
 
@@ -87,7 +86,7 @@ def _route_action(
 ) -> dict[str, Any]:
     """``applyHTTPRouteDestination``."""
     action: dict[str, Any] = {}
-    set_timeout(action, http.timeout)
+    set_timeout(action, route_timeout(http))
     if http.rewrite is not None:
         if http.rewrite.uri:
             action["prefix_rewrite"] = http.rewrite.uri
@@ -102,7 +101,7 @@ def _route_action(
             mirrors.append(
                 {
                     "cluster": destination_cluster(mp.destination, ctx, ns),
-                    "runtime_fraction": {"default_value": fraction},
+                    "runtime_fraction": {"default_value": fractional_percent(fraction)},
                     "trace_sampled": False,
                     # Istio 1.28+ sets DISABLE_SHADOW_HOST_SUFFIX: no "-shadow" host suffix.
                     "disable_shadow_host_suffix_append": True,
@@ -146,9 +145,9 @@ def _route_action(
         action["weighted_clusters"] = {"clusters": weighted}
     if hashes:
         action["hash_policy"] = hashes
-    retry = convert_retry(http.retries, consistent)
+    retry = effective_retry_policy(http.retries, consistent_hash=consistent)
     if retry is not None:
-        action["retry_policy"] = retry
+        action["retry_policy"] = retry_policy_json(retry)
     return action
 
 
@@ -245,8 +244,10 @@ def default_route(fqdn: str, port: int, consistent_hash: ConsistentHash | None) 
     """``BuildDefaultHTTPOutboundRoute``: ``/`` -> the service, no timeout, default retries."""
     cluster = cluster_name(port, None, fqdn)
     action: dict[str, Any] = {"cluster": cluster}
-    set_timeout(action, None)
-    action["retry_policy"] = default_retry_policy(consistent_hash is not None)
+    set_timeout(action, route_timeout(None))
+    retry = effective_retry_policy(None, consistent_hash=consistent_hash is not None)
+    assert retry is not None  # the default policy always exists (§4)
+    action["retry_policy"] = retry_policy_json(retry)
     if consistent_hash is not None and (hp := hash_policy(consistent_hash)) is not None:
         action["hash_policy"] = [hp]
     return {

@@ -11,14 +11,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from meshchaos.apps.catalog import DOMAIN, NAMESPACE, WorkloadSpec
+from meshchaos.apps.catalog import WorkloadSpec
 
 __all__ = [
     "GATEWAY_LABELS",
     "Endpoint",
     "ProxyConfig",
     "ProxySpec",
-    "resolve_host",
     "service_ports",
 ]
 
@@ -71,19 +70,6 @@ class ProxyConfig:
     route_configs: tuple[dict[str, Any], ...]  # RouteConfiguration resources (each has "name")
     clusters: tuple[dict[str, Any], ...]
     warnings: tuple[str, ...] = ()
-
-
-def resolve_host(host: str, namespace: str = NAMESPACE) -> str:
-    """Expand a short Kubernetes service name the way istiod does (``reviews`` -> FQDN).
-
-    Only dotless names are expanded, in the namespace of the resource that names them
-    (``pilot/pkg/model/config.go ResolveShortnameToFQDN``): ``reviews.default`` stays as is
-    and so matches no service. Hosts are lowercased for lookup.
-    """
-    h = host.lower()
-    if h == "*" or "." in h:
-        return h
-    return f"{h}.{namespace}.{DOMAIN}"
 
 
 def service_ports(workloads: Sequence[WorkloadSpec]) -> dict[str, tuple[int, ...]]:
