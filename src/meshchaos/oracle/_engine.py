@@ -22,19 +22,18 @@ from meshchaos.oracle._apps import bookinfo_gateway_vs, compose, httpbin
 from meshchaos.oracle._dist import Dist, Resp
 from meshchaos.oracle._match import (
     Request,
+    consistent_hash,
     find_subset,
     find_virtual_service,
     pick_route,
-    short_host,
+    service_name,
 )
 from meshchaos.oracle._router import (
-    DEFAULT_RETRY,
     RetryPolicy,
+    RouteFacts,
     apply_fault,
     attempts,
-    fault_shares,
-    million,
-    retry_policy,
+    route_facts,
 )
 from meshchaos.oracle.topology import CallEdge, Topology
 
@@ -111,7 +110,7 @@ class Engine:
                     "(no timeout, default retries: 503 not retried)"
                 )
                 route = HTTPRoute(route=(HTTPRouteDestination(Destination(service)),))
-                self._cache[key] = self._route(caller, route, port, req, default=True)
+                self._cache[key] = self._route(caller, route, port, req)
             else:
                 self._cache[key] = self._via_vs(caller, vs, service, port, req)
         return self._cache[key]
@@ -130,22 +129,32 @@ class Engine:
             )
             return Dist.of(Resp(404, flag="NR"))
         if service is None and picked.route.route:
-            target = short_host(picked.route.route[0].destination.host)
+            target = service_name(picked.route.route[0].destination.host)
         self.note(
             f"{caller.name} → {target}: VS {vs.metadata.name} route {picked.index} ({picked.why})"
         )
-        return self._route(caller, picked.route, port, req, default=False)
+        return self._route(caller, picked.route, port, req)
 
-    def _route(
-        self, caller: Caller, route: HTTPRoute, port: int, req: Request, *, default: bool
-    ) -> Dist:
+    def facts(self, route: HTTPRoute, port: int) -> RouteFacts:
+        """The route's timeout, retry policy, fault and mirror shares (shared semantics)."""
+        hashed = False
+        if len(route.route) == 1:
+            dest = route.route[0].destination
+            svc = service_name(dest.host)
+            service = self.topology.services.get(svc)
+            dport = dest.port.number if dest.port else (service.port if service else port)
+            hashed = consistent_hash(self.resources, svc, dest.subset, dport)
+        return route_facts(route, consistent_hash=hashed)
+
+    def _route(self, caller: Caller, route: HTTPRoute, port: int, req: Request) -> Dist:
         if route.direct_response is not None:
             return Dist.of(Resp(route.direct_response.status))
         if route.redirect is not None:
             return Dist.of(Resp(route.redirect.redirect_code))
-        policy = DEFAULT_RETRY if default else retry_policy(route.retries)
+        facts = self.facts(route, port)
+        policy = facts.retry
         if route.timeout is not None or route.retries is not None:
-            t = "none" if route.timeout is None else f"{route.timeout:g} s"
+            t = "none" if facts.timeout is None else f"{facts.timeout:g} s"
             self.note(f"{caller.name}: route timeout {t}, {policy.describe()}")
         dests = [d for d in route.route if len(route.route) == 1 or d.weight > 0]
         total = sum(d.weight for d in dests) if len(dests) > 1 else 0
@@ -155,25 +164,25 @@ class Engine:
             if len(dests) > 1:
                 self.note(f"{caller.name}: weight {d.weight}/{total} → {_dest_key(d.destination)}")
             inner.absorb(
-                self._cluster(caller, d.destination, req, policy, route.timeout, share), share
+                self._cluster(caller, d.destination, req, policy, facts.timeout, share), share
             )
-        for mp in route.mirror_policies():
-            pct = 1.0 if mp.percentage is None else million(mp.percentage)
+        mirrors = route.mirror_policies()
+        for i, pct in facts.mirrors:
             # Mirrors are set by the router: an aborted request is never mirrored (§5, §6).
-            inner.mirrored[_dest_key(mp.destination)] += pct
-            self.note(f"{caller.name}: mirror {pct:.0%} → {_dest_key(mp.destination)}")
-        pd, delay, pa, status, extra = fault_shares(route.fault)
-        if pd:
+            inner.mirrored[_dest_key(mirrors[i].destination)] += pct
+            self.note(f"{caller.name}: mirror {pct:.0%} → {_dest_key(mirrors[i].destination)}")
+        fault = facts.fault
+        if fault.delay_p:
             self.note(
-                f"{caller.name}: fault delay {delay:g} s @{pd:.4g} (before the router, "
-                "outside the route timeout)"
+                f"{caller.name}: fault delay {fault.delay:g} s @{fault.delay_p:.4g} (before "
+                "the router, outside the route timeout)"
             )
-        if pa:
+        if fault.abort_p:
             self.note(
-                f"{caller.name}: fault abort {status} @{pa:.4g} (never retried)"
-                + (f"; {extra}" if extra else "")
+                f"{caller.name}: fault abort {fault.status} @{fault.abort_p:.4g} (never retried)"
+                + (f"; {fault.note}" if fault.note else "")
             )
-        return apply_fault(route.fault, inner)
+        return apply_fault(fault, inner)
 
     def _cluster(
         self,
@@ -184,7 +193,7 @@ class Engine:
         timeout: float | None,
         share: float,
     ) -> Dist:
-        svc = short_host(dest.host)
+        svc = service_name(dest.host)
         service = self.topology.services.get(svc)
         if service is None:
             self.note(f"{caller.name}: unknown service {dest.host} → 503 (not modelled)")
@@ -305,5 +314,5 @@ class Engine:
 
 
 def _dest_key(dest: Destination) -> str:
-    svc = short_host(dest.host)
+    svc = service_name(dest.host)
     return f"{svc}/{dest.subset}" if dest.subset else svc
