@@ -26,7 +26,7 @@ from meshchaos.istio.model import (
 from meshchaos.istio.semantics import EffectiveTrafficPolicy, effective_traffic_policy
 
 NAMESPACE = "default"  # the topology's services all live here
-_SUFFIX = f".{NAMESPACE}.svc.cluster.local"
+_SUFFIX = resolve_host("_", NAMESPACE)[1:]  # ".default.svc.cluster.local"
 
 
 def fqdn(service: str) -> str:
