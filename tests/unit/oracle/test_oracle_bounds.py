@@ -98,3 +98,33 @@ def test_outlier_never_ejects_below_max_ejection_percent() -> None:
 )
 def test_ejection_cycles(duration: float | None, cycles: int) -> None:
     assert ejection_cycles(30.0, duration) == cycles
+
+
+SUBSET_PORT_ENTRY = (
+    POOL
+    + """  subsets:
+  - name: v1
+    labels: {version: v1}
+    trafficPolicy:
+      portLevelSettings:
+      - port: {number: 8000}
+        loadBalancer: {simple: ROUND_ROBIN}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: httpbin}
+spec:
+  hosts: [httpbin]
+  http:
+  - route:
+    - destination: {host: httpbin, subset: v1}
+"""
+)
+
+
+def test_subset_port_entry_drops_the_top_level_pool() -> None:
+    """§7: the subset's own port entry replaces the whole policy, pool included, as the
+    mesh's cluster shows (no circuit breaker): no overflow bounds."""
+    p = predict(load_text(SUBSET_PORT_ENTRY), load(6, 100))
+    check(p, "status:200", 1.0)
+    assert p.share("status:503") is None
