@@ -69,7 +69,7 @@ class _Mesh:
         self.gateways = [r for r in resources if isinstance(r, Gateway)]
         self.destination_rules = [r for r in resources if isinstance(r, DestinationRule)]
         self.warnings: list[str] = []
-        seen: dict[str, DestinationRule] = {}
+        seen: set[str] = set()
         for r in self.destination_rules:
             host = resolve_host(r.host, r.metadata.namespace)
             if host in seen:
@@ -78,7 +78,7 @@ class _Mesh:
                     f"DestinationRule {r.metadata.key}: {host} already has a "
                     "DestinationRule; ignored"
                 )
-            seen.setdefault(host, r)
+            seen.add(host)
 
     def rule_for(self, fqdn: str) -> DestinationRule | None:
         return destination_rule_for(self.destination_rules, fqdn)
