@@ -33,12 +33,13 @@ from meshchaos.istio import (
     parse_documents,
 )
 from meshchaos.istio.durations import parse_duration
+from meshchaos.istio.hosts import host_matches, resolve_host
 from meshchaos.mesh.local.topology import Endpoint, ProxySpec
 from meshchaos.mesh.local.translate import translate_proxy
 from meshchaos.oracle import BOOKINFO
 from meshchaos.oracle._bounds import cluster_limits
 from meshchaos.oracle._engine import Engine
-from meshchaos.oracle._match import service_name
+from meshchaos.oracle._match import find_virtual_service, service_name
 
 MAX_UINT32 = 4294967295
 SUFFIX = ".default.svc.cluster.local"
@@ -157,6 +158,11 @@ CASES: dict[str, Callable[[], list[Resource]]] = {
     **{f"gallery/{k}": (lambda d=d: parse_documents(d, "x")) for k, d in GALLERY_VALID.items()},
     "port-level-subset": lambda: load_text(PORT_LEVEL_SUBSET),
     "consistent-hash": lambda: load_text(CONSISTENT_HASH + "---\n" + _yaml_vs("reviews", "v1", "")),
+    "wildcard-host": lambda: load_text(
+        _yaml_vs("reviews", "v1", "    timeout: 2s\n").replace(
+            "hosts: [reviews]", "hosts: ['*.default.svc.cluster.local']"
+        )
+    ),
     "bookinfo-destination-rules": lambda: load_text(
         (package_data.files("meshchaos") / "data/bookinfo/destination-rule-all.yaml").read_text()
     ),
@@ -309,7 +315,8 @@ def _vhost_routes(config: Any, fqdn: str, port: int) -> list[dict[str, Any]]:
 
 
 def _mesh_services(vs: VirtualService) -> list[str]:
-    return [s for h in vs.hosts if (s := service_name(h, vs.metadata.namespace)) in SERVICES]
+    hosts = [resolve_host(h, vs.metadata.namespace) for h in vs.hosts]
+    return [s for s in SERVICES if any(host_matches(h, s + SUFFIX) for h in hosts)]
 
 
 SERVICES = {name: svc.port for name, svc in BOOKINFO.services.items()}
@@ -360,6 +367,37 @@ def test_clusters_agree(case: str) -> None:
         capacity, ejection = cluster_limits(resources, svc, subset or None, int(port))
         assert _capacity(cluster) == capacity, cluster["name"]
         assert _envoy_ejection(cluster) == _oracle_ejection(ejection), cluster["name"]
+
+
+VS_CHOICE = {
+    "duplicate-host": _yaml_vs("reviews", "v1", "").replace("name: reviews", "name: first")
+    + "---\n"
+    + _yaml_vs("reviews", "v2", "").replace("name: reviews", "name: second"),
+    "wildcard-then-exact": _yaml_vs("reviews", "v1", "")
+    .replace("name: reviews", "name: wild")
+    .replace("hosts: [reviews]", "hosts: ['*.default.svc.cluster.local']")
+    + "---\n"
+    + _yaml_vs("reviews", "v2", "").replace("name: reviews", "name: exact"),
+    "namespace-qualified-short-name": _yaml_vs("reviews", "v1", "").replace(
+        "hosts: [reviews]", "hosts: [reviews.default]"
+    ),
+    "fqdn": _yaml_vs("reviews", "v1", "").replace(
+        "hosts: [reviews]", "hosts: [reviews.default.svc.cluster.local]"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(VS_CHOICE))
+def test_virtual_service_choice_agrees(case: str) -> None:
+    """Which VirtualService routes each service (§1 duplicates, §2 host resolution)."""
+    resources = load_text(VS_CHOICE[case])
+    config = _translate(resources)
+    for svc, port in SERVICES.items():
+        routes = _vhost_routes(config, svc + SUFFIX, port)
+        meta = routes[0].get("metadata", {}).get("filter_metadata", {}).get("istio", {})
+        mesh = meta["config"].rsplit("/", 1)[-1] if meta else None
+        chosen = find_virtual_service(resources, svc, None)
+        assert mesh == (chosen.metadata.name if chosen else None), (case, svc)
 
 
 def test_port_level_subset_has_no_pool_on_both_sides() -> None:
