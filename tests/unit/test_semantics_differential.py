@@ -39,7 +39,7 @@ from meshchaos.mesh.local.translate import translate_proxy
 from meshchaos.oracle import BOOKINFO
 from meshchaos.oracle._bounds import cluster_limits
 from meshchaos.oracle._engine import Engine
-from meshchaos.oracle._match import find_virtual_service, service_name
+from meshchaos.oracle._match import Request, find_virtual_service, pick_route, service_name
 
 MAX_UINT32 = 4294967295
 SUFFIX = ".default.svc.cluster.local"
@@ -417,3 +417,38 @@ def test_consistent_hash_drops_previous_hosts_on_both_sides() -> None:
     assert not _envoy_route_facts(route).previous_hosts
     vs = next(r for r in resources if isinstance(r, VirtualService))
     assert not Engine(resources, BOOKINFO).facts(vs.http[0], 9080).retry.previous_hosts
+
+
+SELECTORS = {
+    "none": "",
+    "labels-match": "      sourceLabels: {app: client}\n",
+    "labels-miss": "      sourceLabels: {app: productpage}\n",
+    "namespace-match": "      sourceNamespace: default\n",
+    "namespace-miss": "      sourceNamespace: shop\n",
+    "mesh-gateway-overrides-labels": "      gateways: [mesh]\n      sourceLabels: {app: nope}\n",
+    "other-gateway": "      gateways: [bookinfo-gateway]\n",
+}
+
+
+def test_proxy_selectors_agree() -> None:
+    """Which routes exist on the client's sidecar (§1 ``sourceMatchHTTP``) agrees."""
+    http = "".join(
+        f"  - name: {name}\n    match:\n    - headers: {{x-route: {{exact: {name}}}}}\n"
+        f"{extra}    route:\n    - destination: {{host: reviews}}\n"
+        for name, extra in SELECTORS.items()
+    )
+    text = (
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\n"
+        f"spec:\n  hosts: [reviews]\n  gateways: [mesh, bookinfo-gateway]\n  http:\n{http}"
+    )
+    (vs,) = load_text(text)
+    assert isinstance(vs, VirtualService)
+    routes = _vhost_routes(_translate([vs]), "reviews" + SUFFIX, 9080)
+    in_mesh = {r["name"] for r in routes}
+    labels = dict(find("client").labels)
+    for name in SELECTORS:
+        req = Request("/", {"x-route": name})
+        picked = pick_route(vs, req, 9080, "reviews:9080", labels, None)
+        in_oracle = picked is not None and picked.route.name == name
+        assert (name in in_mesh) == in_oracle, name
+    assert in_mesh == {"none", "labels-match", "namespace-match", "mesh-gateway-overrides-labels"}

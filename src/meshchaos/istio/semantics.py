@@ -9,7 +9,8 @@ takes the typed model of :mod:`meshchaos.istio.model` and returns plain values:
   (docs/ISTIO_SEMANTICS.md §0, §7);
 * the retry policy and timeout of a route: :func:`effective_retry_policy`,
   :func:`route_timeout` (§3, §4);
-* fault and mirror fractions: :func:`effective_fault`, :func:`mirror_fraction` (§5, §6).
+* fault and mirror fractions: :func:`effective_fault`, :func:`mirror_fraction` (§5, §6);
+* whether a route exists on a proxy at all: :func:`source_selects` (§1).
 
 Which service a host names, and which DestinationRule applies to it, is
 :mod:`meshchaos.istio.hosts`. Only istiod's decisions live here. How Envoy then behaves at
@@ -20,6 +21,7 @@ leeway) is the oracle's business.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,6 +29,7 @@ from meshchaos.istio.model import (
     ConnectionPoolSettings,
     DestinationRule,
     HTTPFaultInjection,
+    HTTPMatchRequest,
     HTTPRetry,
     HTTPRoute,
     LoadBalancerSettings,
@@ -56,6 +59,7 @@ __all__ = [
     "mirror_fraction",
     "percent_fraction",
     "route_timeout",
+    "source_selects",
 ]
 
 
@@ -363,3 +367,25 @@ def mirror_fraction(percentage: float | None) -> Fraction | None:
     if percentage <= 0:
         return None
     return percent_fraction(percentage)
+
+
+# ------------------------------------------------------------------ proxy selectors (§1)
+def source_selects(
+    match: HTTPMatchRequest | None,
+    proxy_labels: Mapping[str, str],
+    proxy_namespace: str,
+    gateway_bound: Callable[[str], bool],
+) -> bool:
+    """Whether the route of ``match`` is generated for a proxy at all (``sourceMatchHTTP``).
+
+    §1: match-level ``gateways``, when given, decide alone (``gateway_bound`` says whether
+    the proxy is one of them, as the caller names gateways); otherwise ``sourceLabels`` must
+    be a subset of the proxy's labels and ``sourceNamespace``, if set, its namespace.
+    """
+    if match is None:
+        return True
+    if match.gateways:
+        return any(gateway_bound(g) for g in match.gateways)
+    if any(proxy_labels.get(k) != v for k, v in match.source_labels.items()):
+        return False
+    return match.source_namespace in (None, "", proxy_namespace)

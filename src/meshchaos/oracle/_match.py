@@ -23,7 +23,11 @@ from meshchaos.istio.model import (
     Subset,
     VirtualService,
 )
-from meshchaos.istio.semantics import EffectiveTrafficPolicy, effective_traffic_policy
+from meshchaos.istio.semantics import (
+    EffectiveTrafficPolicy,
+    effective_traffic_policy,
+    source_selects,
+)
 
 NAMESPACE = "default"  # the topology's services all live here
 _SUFFIX = resolve_host("_", NAMESPACE)[1:]  # ".default.svc.cluster.local"
@@ -87,12 +91,8 @@ def _string_match(m: StringMatch, value: str | None, *, ignore_case: bool = Fals
     return a == b if m.kind is MatchKind.EXACT else a.startswith(b)
 
 
-def _match_one(
-    m: HTTPMatchRequest, req: Request, port: int, authority: str, proxy_gateway: str | None
-) -> bool:
+def _match_one(m: HTTPMatchRequest, req: Request, port: int, authority: str) -> bool:
     if m.port is not None and m.port != port:
-        return False
-    if m.gateways and (proxy_gateway or "mesh") not in {_gw_name(g) for g in m.gateways}:
         return False
     if m.uri is not None and not _string_match(m.uri, req.uri, ignore_case=m.ignore_uri_case):
         return False
@@ -175,13 +175,18 @@ def pick_route(
     gateway: str | None,
 ) -> Picked | None:
     """The first route whose match accepts the request; None is Envoy's 404 NR (§1)."""
+    proxy = gateway or "mesh"
+
+    def bound(name: str) -> bool:
+        return _gw_name(name) == proxy
+
     for i, route in enumerate(vs.http):
         matches = route.match or (HTTPMatchRequest(),)
         for m in matches:
-            # sourceLabels decide whether the route exists on this proxy at all (§1).
-            if m.source_labels and any(labels.get(k) != v for k, v in m.source_labels.items()):
+            # Proxy selectors decide whether the route exists on this proxy at all (§1).
+            if not source_selects(m, labels, NAMESPACE, bound):
                 continue
-            if _match_one(m, req, port, authority, gateway):
+            if _match_one(m, req, port, authority):
                 # Istio stops emitting routes after the first catch-all, but a
                 # catch-all always matches, so first-match order already covers it.
                 return Picked(vs, i, route, _describe(m))

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from meshchaos.istio import DestinationRule, HTTPFaultInjection, HTTPRetry, load_text
+from meshchaos.istio import (
+    DestinationRule,
+    HTTPFaultInjection,
+    HTTPMatchRequest,
+    HTTPRetry,
+    load_text,
+)
 from meshchaos.istio.hosts import destination_rule_for, host_matches, resolve_host
 from meshchaos.istio.semantics import (
     DEFAULT_RETRY_ON,
@@ -21,6 +27,7 @@ from meshchaos.istio.semantics import (
     mirror_fraction,
     percent_fraction,
     route_timeout,
+    source_selects,
 )
 
 REVIEWS = "reviews.default.svc.cluster.local"
@@ -297,3 +304,21 @@ def test_destination_rule_for_prefers_exact_then_first() -> None:
     assert destination_rule_for([wild, exact, later], REVIEWS) is exact
     assert destination_rule_for([wild], REVIEWS) is wild
     assert destination_rule_for([exact], "ratings.default.svc.cluster.local") is None
+
+
+# ------------------------------------------------------------------ proxy selectors, §1
+def test_source_selects() -> None:
+    labels = {"app": "reviews", "version": "v2"}
+
+    def mesh(name: str) -> bool:
+        return name == "mesh"
+
+    assert source_selects(None, labels, "default", mesh)
+    assert source_selects(HTTPMatchRequest(source_labels={"app": "reviews"}), labels, "x", mesh)
+    assert not source_selects(HTTPMatchRequest(source_labels={"app": "ratings"}), labels, "x", mesh)
+    assert source_selects(HTTPMatchRequest(source_namespace="default"), labels, "default", mesh)
+    assert not source_selects(HTTPMatchRequest(source_namespace="shop"), labels, "default", mesh)
+    # Match-level gateways decide alone: sourceLabels are not looked at.
+    both = HTTPMatchRequest(gateways=("mesh",), source_labels={"app": "ratings"})
+    assert source_selects(both, labels, "default", mesh)
+    assert not source_selects(HTTPMatchRequest(gateways=("gw",)), labels, "default", mesh)

@@ -21,7 +21,12 @@ from meshchaos.istio.model import (
     HTTPRoute,
     VirtualService,
 )
-from meshchaos.istio.semantics import effective_retry_policy, mirror_fraction, route_timeout
+from meshchaos.istio.semantics import (
+    effective_retry_policy,
+    mirror_fraction,
+    route_timeout,
+    source_selects,
+)
 from meshchaos.mesh.local._xds_common import FAULT_FILTER, cluster_name, fractional_percent
 from meshchaos.mesh.local._xds_policies import (
     hash_policy,
@@ -49,14 +54,10 @@ class RouteContext:
 
 
 def _source_matches(match: HTTPMatchRequest | None, ctx: RouteContext, ns: str) -> bool:
-    """``sourceMatchHTTP``: match-level gateways, else sourceLabels/sourceNamespace."""
-    if match is None:
-        return True
-    if match.gateways:
-        return any(_qualify_gateway(g, ns) in ctx.gateway_names for g in match.gateways)
-    if not all(ctx.proxy_labels.get(k) == v for k, v in match.source_labels.items()):
-        return False
-    return match.source_namespace in (None, "", "default")
+    """``sourceMatchHTTP`` (``source_selects``); every local proxy lives in ``default``."""
+    return source_selects(
+        match, ctx.proxy_labels, "default", lambda g: _qualify_gateway(g, ns) in ctx.gateway_names
+    )
 
 
 def _qualify_gateway(name: str, namespace: str) -> str:
