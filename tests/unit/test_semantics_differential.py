@@ -2,7 +2,7 @@
 
 For each policy (every packaged sample under ``data/istio``, valid variants built with the
 validation gallery's builders, and the subset port-level DestinationRule), the Envoy JSON
-the translator produces is read back independently of ``meshchaos.istio.semantics``:
+the translator produces is read back independently of the shared ``meshchaos.istio`` semantics:
 route timeout, retry policy, fault filter percentages, mirror shares, circuit-breaker
 thresholds and outlier detection per cluster, with Envoy's defaults for what is left
 unset. The same facts are then taken from the oracle's own path (``Engine.facts`` for a

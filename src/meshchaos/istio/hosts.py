@@ -1,6 +1,7 @@
 """Which service a host in an Istio resource names (docs/ISTIO_SEMANTICS.md §1, §2, §7).
 
-Shared by the local translator and the oracle, like :mod:`meshchaos.istio.semantics`.
+Shared by the local translator and the oracle, like :mod:`meshchaos.istio.cluster_policy` and
+:mod:`meshchaos.istio.route_policy`.
 """
 
 from __future__ import annotations

@@ -15,13 +15,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from meshchaos.istio.model import ConnectionPoolSettings, Resource
-from meshchaos.istio.semantics import (
+from meshchaos.istio.cluster_policy import (
     MAX_UINT32,
     EjectionSettings,
     circuit_breaker_limits,
     ejection_settings,
 )
+from meshchaos.istio.model import ConnectionPoolSettings, Resource
 from meshchaos.oracle._engine import ClusterUse
 from meshchaos.oracle._match import cluster_policy
 from meshchaos.oracle.prediction import LatencyBand, OutcomeShare, RequestClass

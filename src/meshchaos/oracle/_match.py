@@ -2,7 +2,7 @@
 
 Follows docs/ISTIO_SEMANTICS.md §1 (route matching, proxy selectors), §2 (destinations,
 subsets) and §7 (which DestinationRule policy a cluster gets). Host resolution and the
-policy merge are the shared :mod:`meshchaos.istio.hosts` and :mod:`meshchaos.istio.semantics`.
+policy merge are the shared :mod:`meshchaos.istio.hosts` and :mod:`meshchaos.istio.cluster_policy`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from meshchaos.istio.cluster_policy import EffectiveTrafficPolicy, effective_traffic_policy
 from meshchaos.istio.hosts import destination_rule_for, host_matches, resolve_host
 from meshchaos.istio.model import (
     DestinationRule,
@@ -23,11 +24,7 @@ from meshchaos.istio.model import (
     Subset,
     VirtualService,
 )
-from meshchaos.istio.semantics import (
-    EffectiveTrafficPolicy,
-    effective_traffic_policy,
-    source_selects,
-)
+from meshchaos.istio.route_policy import source_selects
 
 NAMESPACE = "default"  # the topology's services all live here
 _SUFFIX = resolve_host("_", NAMESPACE)[1:]  # ".default.svc.cluster.local"

@@ -5,7 +5,7 @@ abort never reaches the router (never retried, no mirror) and a delay is not cou
 the route timeout. §3/§4: the route timeout covers all attempts; per-try timeouts; the
 retry policy (user ``retries`` or Istio's built-in default) and Envoy's retry backoff.
 Which timeout, retry policy and fault fractions a route has is decided once, in
-:mod:`meshchaos.istio.semantics`; this module runs them.
+:mod:`meshchaos.istio.route_policy`; this module runs them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from meshchaos.istio import semantics
+from meshchaos.istio import route_policy as istio
 from meshchaos.istio.model import HTTPFaultInjection, HTTPRoute
 from meshchaos.oracle._dist import Dist, Resp
 
@@ -34,7 +34,7 @@ class RetryPolicy:
     backoff: float = _BACKOFF_BASE
 
     @classmethod
-    def of(cls, policy: semantics.RetryPolicy | None) -> RetryPolicy:
+    def of(cls, policy: istio.RetryPolicy | None) -> RetryPolicy:
         """The router's view of ``effective_retry_policy``'s answer; ``None`` is no retries."""
         if policy is None:
             return NO_RETRY
@@ -90,7 +90,7 @@ class FaultShares:
 
 def fault_shares(fault: HTTPFaultInjection | None) -> FaultShares:
     """``effective_fault`` as probabilities: a delay or abort istiod leaves out is 0 %."""
-    effective = semantics.effective_fault(fault)
+    effective = istio.effective_fault(fault)
     if effective is None:
         return FaultShares()
     pd = d = pa = 0.0
@@ -124,13 +124,13 @@ def route_facts(route: HTTPRoute, *, consistent_hash: bool = False) -> RouteFact
     its single destination balances by consistent hash (§4 drops previous_hosts)."""
     mirrors = []
     for i, mp in enumerate(route.mirror_policies()):
-        fraction = semantics.mirror_fraction(mp.percentage)
+        fraction = istio.mirror_fraction(mp.percentage)
         if fraction is not None:
             mirrors.append((i, fraction.probability))
     return RouteFacts(
-        timeout=semantics.route_timeout(route),
+        timeout=istio.route_timeout(route),
         retry=RetryPolicy.of(
-            semantics.effective_retry_policy(route.retries, consistent_hash=consistent_hash)
+            istio.effective_retry_policy(route.retries, consistent_hash=consistent_hash)
         ),
         fault=fault_shares(route.fault),
         mirrors=tuple(mirrors),

@@ -1,5 +1,5 @@
-"""The shared Istio semantics (meshchaos.istio.semantics, meshchaos.istio.hosts), one rule each,
-as docs/ISTIO_SEMANTICS.md states it."""
+"""The shared Istio semantics (meshchaos.istio.cluster_policy, route_policy and hosts), one rule
+each, as docs/ISTIO_SEMANTICS.md states it."""
 
 from __future__ import annotations
 
@@ -12,18 +12,20 @@ from meshchaos.istio import (
     HTTPRetry,
     load_text,
 )
-from meshchaos.istio.hosts import destination_rule_for, host_matches, resolve_host
-from meshchaos.istio.semantics import (
-    DEFAULT_RETRY_ON,
+from meshchaos.istio.cluster_policy import (
     MAX_UINT32,
     CircuitBreakerLimits,
-    Fraction,
     circuit_breaker_limits,
-    effective_fault,
-    effective_retry_policy,
     effective_traffic_policy,
     ejection_settings,
     inbound_connection_pool,
+)
+from meshchaos.istio.hosts import destination_rule_for, host_matches, resolve_host
+from meshchaos.istio.route_policy import (
+    DEFAULT_RETRY_ON,
+    Fraction,
+    effective_fault,
+    effective_retry_policy,
     mirror_fraction,
     percent_fraction,
     route_timeout,

@@ -4,7 +4,7 @@ Sources (istio/istio 1.29): ``pilot/pkg/networking/core/cluster_builder.go``
 (``buildInboundCluster``, default circuit-breaker thresholds), ``cluster_traffic_policy.go``
 (``applyConnectionPool``, ``applyLoadBalancer``, ``applyOutlierDetection``). See
 docs/ISTIO_SEMANTICS.md §7. Which policy a cluster gets (the port-level and subset merge)
-and its thresholds are :mod:`meshchaos.istio.semantics`; this module renders them.
+and its thresholds are :mod:`meshchaos.istio.cluster_policy`; this module renders them.
 
 Clusters are STATIC with inline endpoints: the endpoints of an outbound cluster are the
 sidecar inbound listeners (127.0.0.1:<port>) of the matching instances, like pod IPs.
@@ -15,17 +15,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from meshchaos.istio.cluster_policy import (
+    circuit_breaker_limits,
+    effective_traffic_policy,
+    inbound_connection_pool,
+)
 from meshchaos.istio.model import (
     ConnectionPoolSettings,
     DestinationRule,
     LoadBalancerSettings,
     LoadBalancerSimple,
     OutlierDetection,
-)
-from meshchaos.istio.semantics import (
-    circuit_breaker_limits,
-    effective_traffic_policy,
-    inbound_connection_pool,
 )
 from meshchaos.mesh.local._xds_common import (
     HTTP_PROTOCOL_OPTIONS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshchaos.istio.semantics import Fraction
+from meshchaos.istio.route_policy import Fraction
 
 TYPE_PREFIX = "type.googleapis.com/"
 FAULT_FILTER = "envoy.filters.http.fault"
@@ -22,7 +22,7 @@ def duration(seconds: float) -> str:
 
 def fractional_percent(fraction: Fraction) -> dict[str, Any]:
     """A FractionalPercent in JSON; which fraction a percentage is lives in
-    :mod:`meshchaos.istio.semantics` (docs/ISTIO_SEMANTICS.md §5, §6)."""
+    :mod:`meshchaos.istio.route_policy` (docs/ISTIO_SEMANTICS.md §5, §6)."""
     return {"numerator": fraction.numerator, "denominator": fraction.denominator}
 
 

@@ -4,7 +4,7 @@ fault, mirror fraction and hash policy.
 Sources (istio/istio 1.29): ``pilot/pkg/networking/core/route/route.go``
 (``TranslateRouteMatch``, ``setTimeout``, ``TranslateHeadersOperations``, ``TranslateFault``,
 ``consistentHashToHashPolicy``). See docs/ISTIO_SEMANTICS.md §1, §3-§6. Which retry policy,
-fault fractions and mirror share a route has is :mod:`meshchaos.istio.semantics`; this
+fault fractions and mirror share a route has is :mod:`meshchaos.istio.route_policy`; this
 module renders them as Envoy JSON.
 """
 
@@ -22,7 +22,7 @@ from meshchaos.istio.model import (
     MatchKind,
     StringMatch,
 )
-from meshchaos.istio.semantics import RetryPolicy, effective_fault
+from meshchaos.istio.route_policy import RetryPolicy, effective_fault
 from meshchaos.mesh.local._xds_common import duration, fractional_percent, typed
 
 _PREVIOUS_HOSTS = {

@@ -21,7 +21,7 @@ from meshchaos.istio.model import (
     HTTPRoute,
     VirtualService,
 )
-from meshchaos.istio.semantics import (
+from meshchaos.istio.route_policy import (
     effective_retry_policy,
     mirror_fraction,
     route_timeout,

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from meshchaos.apps.catalog import NAMESPACE, WorkloadSpec
+from meshchaos.istio.cluster_policy import effective_traffic_policy
 from meshchaos.istio.hosts import destination_rule_for, host_matches, resolve_host
 from meshchaos.istio.model import (
     ConsistentHash,
@@ -41,7 +42,6 @@ from meshchaos.istio.model import (
     Resource,
     VirtualService,
 )
-from meshchaos.istio.semantics import effective_traffic_policy
 from meshchaos.mesh.local._xds_bootstrap import bootstrap
 from meshchaos.mesh.local._xds_clusters import inbound_cluster, outbound_cluster
 from meshchaos.mesh.local._xds_common import TYPE_PREFIX, cluster_name
