@@ -182,6 +182,7 @@ def _yaml_vs(host: str, subset: str, extra: str) -> str:
 class Facts:
     """One route's facts as plain values; both sides are brought to this form."""
 
+    destinations: tuple[tuple[str, float], ...]  # (subset or "", share)
     timeout: float | None
     retries: int
     retry_on: frozenset[str]
@@ -215,7 +216,14 @@ def _envoy_route_facts(route: dict[str, Any]) -> Facts:
         # A gRPC abort is HTTP 200 + grpc-status (§5); a status at 0 % never shows.
         abort_status = fault["abort"].get("http_status", 200) if abort_p else 200
     back_off = rp.get("retry_back_off", {}).get("base_interval")
+    if "cluster" in action:
+        destinations: tuple[tuple[str, float], ...] = ((action["cluster"].split("|")[2], 1.0),)
+    else:
+        weights = action["weighted_clusters"]["clusters"]
+        total = sum(c["weight"] for c in weights)
+        destinations = tuple((c["name"].split("|")[2], c["weight"] / total) for c in weights)
     return Facts(
+        destinations=destinations,
         timeout=parse_duration(action["timeout"]) or None,  # 0s disables it (§3)
         retries=rp.get("num_retries", 0),
         retry_on=frozenset(t for t in rp.get("retry_on", "").split(",") if t),
@@ -237,6 +245,7 @@ def _oracle_route_facts(engine: Engine, http: HTTPRoute, port: int) -> Facts:
     r = f.retry
     fault = f.fault
     return Facts(
+        destinations=tuple((d.destination.subset or "", share) for d, share in f.destinations),
         timeout=f.timeout,
         retries=r.retries,
         retry_on=r.on if r.retries else frozenset(),

@@ -17,6 +17,7 @@ from meshchaos.istio.model import (
     Resource,
     VirtualService,
 )
+from meshchaos.istio.route_policy import destination_port
 from meshchaos.oracle import _balance
 from meshchaos.oracle._apps import bookinfo_gateway_vs, compose, httpbin
 from meshchaos.oracle._dist import Dist, Resp
@@ -142,7 +143,7 @@ class Engine:
             dest = route.route[0].destination
             svc = service_name(dest.host)
             service = self.topology.services.get(svc)
-            dport = dest.port.number if dest.port else (service.port if service else port)
+            dport = destination_port(dest, (service.port,) if service else (), port)
             hashed = consistent_hash(self.resources, svc, dest.subset, dport)
         return route_facts(route, consistent_hash=hashed)
 
@@ -156,11 +157,10 @@ class Engine:
         if route.timeout is not None or route.retries is not None:
             t = "none" if facts.timeout is None else f"{facts.timeout:g} s"
             self.note(f"{caller.name}: route timeout {t}, {policy.describe()}")
-        dests = [d for d in route.route if len(route.route) == 1 or d.weight > 0]
-        total = sum(d.weight for d in dests) if len(dests) > 1 else 0
+        dests = facts.destinations
+        total = sum(d.weight for d, _ in dests)
         inner = Dist()
-        for d in dests:
-            share = d.weight / total if total else 1.0
+        for d, share in dests:
             if len(dests) > 1:
                 self.note(f"{caller.name}: weight {d.weight}/{total} → {_dest_key(d.destination)}")
             inner.absorb(
@@ -214,12 +214,10 @@ class Engine:
             ]
         hosts = [(v, self.topology.count(svc, v)) for v in versions]
         hosts = [(v, n) for v, n in hosts if n > 0]
+        # The topology gives each service one port, so the listener port never decides (§2).
+        port = destination_port(dest, (service.port,), service.port)
         if self._depth == 0:
-            self.first_hop.append(
-                ClusterUse(
-                    svc, dest.subset, dest.port.number if dest.port else service.port, hosts, share
-                )
-            )
+            self.first_hop.append(ClusterUse(svc, dest.subset, port, hosts, share))
         if not hosts:
             self.note(
                 f"{caller.name} → {_dest_key(dest)}: no running instance → 503 no healthy upstream"
@@ -230,7 +228,6 @@ class Engine:
         self.note(f"{caller.name} → {svc}{sub}: {spread}")
         answers = {v: self.serve(svc, v, req) for v, _ in hosts}
         upstreams = [(n, answers[v]) for v, n in hosts]
-        port = dest.port.number if dest.port else service.port
         key = (svc, dest.subset)
         if (
             self.concurrency > 1

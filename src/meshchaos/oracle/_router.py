@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from meshchaos.istio import route_policy as istio
-from meshchaos.istio.model import HTTPFaultInjection, HTTPRoute
+from meshchaos.istio.model import HTTPFaultInjection, HTTPRoute, HTTPRouteDestination
 from meshchaos.oracle._dist import Dist, Resp
 
 _BACKOFF_BASE = 0.025  # Envoy default retry backoff base (§4)
@@ -110,9 +110,11 @@ def fault_shares(fault: HTTPFaultInjection | None) -> FaultShares:
 
 @dataclass(frozen=True)
 class RouteFacts:
-    """What the oracle takes from one route: timeout (None: disabled), the router's retry
-    policy, the fault filter's draws and the mirror shares (per destination, §6)."""
+    """What the oracle takes from one route: its destinations with their shares (§2), timeout
+    (None: disabled), the router's retry policy, the fault filter's draws and the mirror
+    shares (§6)."""
 
+    destinations: tuple[tuple[HTTPRouteDestination, float], ...]
     timeout: float | None
     retry: RetryPolicy
     fault: FaultShares
@@ -128,6 +130,7 @@ def route_facts(route: HTTPRoute, *, consistent_hash: bool = False) -> RouteFact
         if fraction is not None:
             mirrors.append((i, fraction.probability))
     return RouteFacts(
+        destinations=istio.route_destinations(route),
         timeout=istio.route_timeout(route),
         retry=RetryPolicy.of(
             istio.effective_retry_policy(route.retries, consistent_hash=consistent_hash)

@@ -6,10 +6,13 @@ from __future__ import annotations
 import pytest
 
 from meshchaos.istio import (
+    Destination,
     DestinationRule,
     HTTPFaultInjection,
     HTTPMatchRequest,
     HTTPRetry,
+    HTTPRoute,
+    PortSelector,
     load_text,
 )
 from meshchaos.istio.cluster_policy import (
@@ -24,10 +27,12 @@ from meshchaos.istio.hosts import destination_rule_for, host_matches, resolve_ho
 from meshchaos.istio.route_policy import (
     DEFAULT_RETRY_ON,
     Fraction,
+    destination_port,
     effective_fault,
     effective_retry_policy,
     mirror_fraction,
     percent_fraction,
+    route_destinations,
     route_timeout,
     source_selects,
 )
@@ -324,3 +329,31 @@ def test_source_selects() -> None:
     both = HTTPMatchRequest(gateways=("mesh",), source_labels={"app": "ratings"})
     assert source_selects(both, labels, "default", mesh)
     assert not source_selects(HTTPMatchRequest(gateways=("gw",)), labels, "default", mesh)
+
+
+# ---------------------------------------------------------------------- destinations, §2
+def _routes(text: str) -> HTTPRoute:
+    doc = (
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\n"
+        "spec:\n  hosts: [reviews]\n  http:\n  - route:\n" + text
+    )
+    (vs,) = load_text(doc)
+    return vs.http[0]  # type: ignore[union-attr]
+
+
+def test_route_destinations_shares() -> None:
+    one = _routes("    - {destination: {host: reviews, subset: v1}, weight: 30}\n")
+    assert [share for _, share in route_destinations(one)] == [1.0]
+    many = _routes(
+        "    - {destination: {host: reviews, subset: v1}, weight: 1}\n"
+        "    - {destination: {host: reviews, subset: v2}, weight: 0}\n"
+        "    - {destination: {host: reviews, subset: v3}, weight: 2}\n"
+    )
+    got = [(d.destination.subset, share) for d, share in route_destinations(many)]
+    assert got == [("v1", pytest.approx(1 / 3)), ("v3", pytest.approx(2 / 3))]
+
+
+def test_destination_port() -> None:
+    assert destination_port(Destination("r", port=PortSelector(9090)), (9080,), 80) == 9090
+    assert destination_port(Destination("r"), (9080,), 80) == 9080
+    assert destination_port(Destination("r"), (9080, 9090), 80) == 80

@@ -22,8 +22,10 @@ from meshchaos.istio.model import (
     VirtualService,
 )
 from meshchaos.istio.route_policy import (
+    destination_port,
     effective_retry_policy,
     mirror_fraction,
+    route_destinations,
     route_timeout,
     source_selects,
 )
@@ -67,13 +69,7 @@ def _qualify_gateway(name: str, namespace: str) -> str:
 def destination_cluster(dest: Destination, ctx: RouteContext, ns: str) -> str:
     """``GetDestinationCluster``: explicit port, else the only port, else the listener port."""
     fqdn = resolve_host(dest.host, ns)
-    ports = ctx.services.get(fqdn, ())
-    if dest.port is not None:
-        port = dest.port.number
-    elif len(ports) == 1:
-        port = ports[0]
-    else:
-        port = ctx.listen_port
+    port = destination_port(dest, ctx.services.get(fqdn, ()), ctx.listen_port)
     return cluster_name(port, dest.subset, fqdn)
 
 
@@ -127,9 +123,8 @@ def _route_action(
             hashes.append(hp)
     else:
         weighted = []
-        for dst in http.route:
-            if dst.weight == 0:
-                continue  # "Ignore 0 weighted clusters if there are other clusters"
+        # Weight-0 entries are skipped; the rest go to Envoy unnormalised (§2).
+        for dst, _ in route_destinations(http):
             cw: dict[str, Any] = {
                 "name": destination_cluster(dst.destination, ctx, ns),
                 "weight": dst.weight,
