@@ -157,7 +157,9 @@ def test_unknown_policy_file_names_known_ones(suite: pytest.Pytester) -> None:
     suite.makepyfile("def test_x(policy):\n    policy('nope.yaml')\n")
     result = suite.runpytest()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*meshchaos: no policy file 'nope.yaml'*policies (has reviews-v1)*istio (has *"])
+    result.stdout.fnmatch_lines(
+        ["*meshchaos: no policy file 'nope.yaml'*policies (has reviews-v1)*istio (has *"]
+    )
     assert "Traceback" not in result.stdout.str()
     assert "find_policy" not in result.stdout.str()  # one line, not the library's frames
 

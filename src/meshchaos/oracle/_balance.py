@@ -43,8 +43,7 @@ def is_least_request(
 ) -> bool:
     """True when the cluster balances with LEAST_REQUEST (Istio's default; LEAST_CONN is
     its alias). A consistent hash or ROUND_ROBIN/RANDOM picks regardless of load."""
-    policy = cluster_policy(resources, service, subset, port)
-    lb = policy.load_balancer if policy is not None else None
+    lb = cluster_policy(resources, service, subset, port).load_balancer
     if lb is None:
         return True
     if lb.consistent_hash is not None:

@@ -15,7 +15,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from meshchaos.istio.model import ConnectionPoolSettings, OutlierDetection, Resource
+from meshchaos.istio.cluster_policy import (
+    MAX_UINT32,
+    EjectionSettings,
+    circuit_breaker_limits,
+    ejection_settings,
+)
+from meshchaos.istio.model import ConnectionPoolSettings, Resource
 from meshchaos.oracle._engine import ClusterUse
 from meshchaos.oracle._match import cluster_policy
 from meshchaos.oracle.prediction import LatencyBand, OutcomeShare, RequestClass
@@ -24,6 +30,16 @@ from meshchaos.oracle.topology import Behaviour, Topology
 _503 = "status:503"
 EJECTIONS = "outlier_detection.ejections_enforced_total"
 _MAX_EJECTION_TIME = 300.0  # Envoy's default max_ejection_time (§7: "max 300 s")
+
+
+def cluster_limits(
+    resources: Sequence[Resource], service: str, subset: str | None, port: int
+) -> tuple[float, EjectionSettings | None]:
+    """The cluster's admission capacity (``inf``: unlimited) and outlier detection (``None``:
+    none), from the shared §7 merge: what the bounds below work from."""
+    policy = cluster_policy(resources, service, subset, port)
+    od = policy.outlier_detection
+    return pool_capacity(policy.connection_pool), ejection_settings(od) if od else None
 
 
 def apply(
@@ -40,41 +56,34 @@ def apply(
     detection; append the reasoning to ``notes`` and the run-wide counter bounds (outlier
     ejections) to ``counter_bounds``."""
     for use in uses:
-        policy = cluster_policy(resources, use.service, use.subset, use.port)
-        if policy is None:
-            continue
-        if policy.connection_pool is not None:
-            outcomes = _pool(policy.connection_pool, request, workers, use, outcomes, notes)
-        if policy.outlier_detection is not None:
-            outcomes = _outlier(
-                policy.outlier_detection, topology, request, use, outcomes, notes, counter_bounds
-            )
+        cap, ejection = cluster_limits(resources, use.service, use.subset, use.port)
+        if not math.isinf(cap):
+            outcomes = _pool(cap, request, workers, use, outcomes, notes)
+        if ejection is not None:
+            outcomes = _outlier(ejection, topology, request, use, outcomes, notes, counter_bounds)
     return outcomes
 
 
-def pool_capacity(pool: ConnectionPoolSettings) -> float:
+def pool_capacity(pool: ConnectionPoolSettings | None) -> float:
     """Requests a cluster admits at once: connections (HTTP/1.1: one request each) plus
     pending, capped by max requests. ``inf`` when nothing is limited (§7 defaults 2^32-1)."""
-    conns = pool.tcp.max_connections if pool.tcp and pool.tcp.max_connections else math.inf
-    http = pool.http
-    pending = (
-        http.http1_max_pending_requests if http and http.http1_max_pending_requests else math.inf
-    )
-    requests = http.http2_max_requests if http and http.http2_max_requests else math.inf
-    return min(conns + pending, requests)
+    limits = circuit_breaker_limits(pool)
+
+    def bound(value: int) -> float:
+        return math.inf if value == MAX_UINT32 else float(value)
+
+    conns, pending = bound(limits.max_connections), bound(limits.max_pending_requests)
+    return min(conns + pending, bound(limits.max_requests))
 
 
 def _pool(
-    pool: ConnectionPoolSettings,
+    cap: float,
     request: RequestClass,
     workers: int,
     use: ClusterUse,
     outcomes: list[OutcomeShare],
     notes: list[str],
 ) -> list[OutcomeShare]:
-    cap = pool_capacity(pool)
-    if math.isinf(cap):
-        return outcomes
     c = request.concurrency
     if c <= 1:
         notes.append(
@@ -151,7 +160,7 @@ def ejection_cycles(base: float, duration: float | None) -> int:
 
 
 def _outlier(
-    od: OutlierDetection,
+    od: EjectionSettings,
     topology: Topology,
     request: RequestClass,
     use: ClusterUse,
@@ -159,15 +168,8 @@ def _outlier(
     notes: list[str],
     counter_bounds: dict[str, tuple[int, int]],
 ) -> list[OutcomeShare]:
-    # §7: unset consecutive_5xx defaults to 5 and stays active; 0 disables it.
-    thresholds = [
-        x
-        for x in (
-            5 if od.consecutive_5xx_errors is None else od.consecutive_5xx_errors,
-            od.consecutive_gateway_errors,
-        )
-        if x
-    ]
+    # §7: unset consecutive_5xx defaults to 5 and stays active; 0 disables a detector.
+    thresholds = [x for x in (od.consecutive_5xx, od.consecutive_gateway_errors) if x]
     if not thresholds:
         return outcomes
     n = min(thresholds)
@@ -180,7 +182,7 @@ def _outlier(
             "ejection of intermittent failures is not modelled (exact shares kept)"
         )
         return outcomes
-    max_pct = 10 if od.max_ejection_percent is None else od.max_ejection_percent
+    max_pct = od.max_ejection_percent
     ejectable = math.floor(max_pct * k / 100)
     if ejectable < bad:
         notes.append(
@@ -195,7 +197,7 @@ def _outlier(
         )
         return outcomes
     total = request.requests
-    base = 30.0 if od.base_ejection_time is None else od.base_ejection_time
+    base = od.base_ejection_time
     cycles = ejection_cycles(base, request.duration)
     c = request.concurrency
     p0 = next((o.probability for o in outcomes if o.outcome == _503), 0.0)

@@ -12,36 +12,32 @@ from dataclasses import dataclass, field, replace
 
 from meshchaos.istio.model import (
     Destination,
-    HTTPMatchRequest,
     HTTPRoute,
     HTTPRouteDestination,
-    MatchKind,
-    Metadata,
-    PortSelector,
     Resource,
-    StringMatch,
     VirtualService,
 )
+from meshchaos.istio.route_policy import destination_port
 from meshchaos.oracle import _balance
+from meshchaos.oracle._apps import bookinfo_gateway_vs, compose, httpbin
 from meshchaos.oracle._dist import Dist, Resp
 from meshchaos.oracle._match import (
     Request,
+    consistent_hash,
     find_subset,
     find_virtual_service,
     pick_route,
-    short_host,
+    service_name,
 )
 from meshchaos.oracle._router import (
     CONNECT_FAILURE,
-    DEFAULT_RETRY,
     RetryPolicy,
+    RouteFacts,
     apply_fault,
     attempts,
-    fault_shares,
-    million,
-    retry_policy,
+    route_facts,
 )
-from meshchaos.oracle.topology import Behaviour, CallEdge, Topology
+from meshchaos.oracle.topology import CallEdge, Topology
 
 
 @dataclass(frozen=True)
@@ -64,29 +60,6 @@ class ClusterUse:
     port: int
     hosts: list[tuple[str, int]]
     share: float
-
-
-def _bookinfo_gateway_vs() -> VirtualService:
-    """``bookinfo-gateway.yaml``'s VirtualService (docs/BOOKINFO.md §5)."""
-    ex, pre = MatchKind.EXACT, MatchKind.PREFIX
-    uris = (
-        (ex, "/productpage"),
-        (pre, "/static"),
-        (ex, "/login"),
-        (ex, "/logout"),
-        (pre, "/api/v1/products"),
-    )
-    return VirtualService(
-        metadata=Metadata("bookinfo"),
-        hosts=("*",),
-        gateways=("bookinfo-gateway",),
-        http=(
-            HTTPRoute(
-                match=tuple(HTTPMatchRequest(uri=StringMatch(k, v)) for k, v in uris),
-                route=(HTTPRouteDestination(Destination("productpage", port=PortSelector(9080))),),
-            ),
-        ),
-    )
 
 
 @dataclass
@@ -119,7 +92,7 @@ class Engine:
             if isinstance(r, VirtualService) and any(g != "mesh" for g in r.gateways)
         ]
         if not vss:
-            vss = [_bookinfo_gateway_vs()]
+            vss = [bookinfo_gateway_vs()]
             self.note("no gateway VirtualService given: using Bookinfo's (bookinfo-gateway.yaml)")
         vs = next((v for v in vss if "*" in v.hosts or host in v.hosts), None)
         if vs is None:
@@ -139,7 +112,7 @@ class Engine:
                     "(no timeout, default retries: 503 not retried)"
                 )
                 route = HTTPRoute(route=(HTTPRouteDestination(Destination(service)),))
-                self._cache[key] = self._route(caller, route, port, req, default=True)
+                self._cache[key] = self._route(caller, route, port, req)
             else:
                 self._cache[key] = self._via_vs(caller, vs, service, port, req)
         return self._cache[key]
@@ -158,50 +131,59 @@ class Engine:
             )
             return Dist.of(Resp(404, flag="NR"))
         if service is None and picked.route.route:
-            target = short_host(picked.route.route[0].destination.host)
+            target = service_name(picked.route.route[0].destination.host)
         self.note(
             f"{caller.name} → {target}: VS {vs.metadata.name} route {picked.index} ({picked.why})"
         )
-        return self._route(caller, picked.route, port, req, default=False)
+        return self._route(caller, picked.route, port, req)
 
-    def _route(
-        self, caller: Caller, route: HTTPRoute, port: int, req: Request, *, default: bool
-    ) -> Dist:
+    def facts(self, route: HTTPRoute, port: int) -> RouteFacts:
+        """The route's timeout, retry policy, fault and mirror shares (shared semantics)."""
+        hashed = False
+        if len(route.route) == 1:
+            dest = route.route[0].destination
+            svc = service_name(dest.host)
+            service = self.topology.services.get(svc)
+            dport = destination_port(dest, (service.port,) if service else (), port)
+            hashed = consistent_hash(self.resources, svc, dest.subset, dport)
+        return route_facts(route, consistent_hash=hashed)
+
+    def _route(self, caller: Caller, route: HTTPRoute, port: int, req: Request) -> Dist:
         if route.direct_response is not None:
             return Dist.of(Resp(route.direct_response.status))
         if route.redirect is not None:
             return Dist.of(Resp(route.redirect.redirect_code))
-        policy = DEFAULT_RETRY if default else retry_policy(route.retries)
+        facts = self.facts(route, port)
+        policy = facts.retry
         if route.timeout is not None or route.retries is not None:
-            t = "none" if route.timeout is None else f"{route.timeout:g} s"
+            t = "none" if facts.timeout is None else f"{facts.timeout:g} s"
             self.note(f"{caller.name}: route timeout {t}, {policy.describe()}")
-        dests = [d for d in route.route if len(route.route) == 1 or d.weight > 0]
-        total = sum(d.weight for d in dests) if len(dests) > 1 else 0
+        dests = facts.destinations
+        total = sum(d.weight for d, _ in dests)
         inner = Dist()
-        for d in dests:
-            share = d.weight / total if total else 1.0
+        for d, share in dests:
             if len(dests) > 1:
                 self.note(f"{caller.name}: weight {d.weight}/{total} → {_dest_key(d.destination)}")
             inner.absorb(
-                self._cluster(caller, d.destination, req, policy, route.timeout, share), share
+                self._cluster(caller, d.destination, req, policy, facts.timeout, share), share
             )
-        for mp in route.mirror_policies():
-            pct = 1.0 if mp.percentage is None else million(mp.percentage)
+        mirrors = route.mirror_policies()
+        for i, pct in facts.mirrors:
             # Mirrors are set by the router: an aborted request is never mirrored (§5, §6).
-            inner.mirrored[_dest_key(mp.destination)] += pct
-            self.note(f"{caller.name}: mirror {pct:.0%} → {_dest_key(mp.destination)}")
-        pd, delay, pa, status, extra = fault_shares(route.fault)
-        if pd:
+            inner.mirrored[_dest_key(mirrors[i].destination)] += pct
+            self.note(f"{caller.name}: mirror {pct:.0%} → {_dest_key(mirrors[i].destination)}")
+        fault = facts.fault
+        if fault.delay_p:
             self.note(
-                f"{caller.name}: fault delay {delay:g} s @{pd:.4g} (before the router, "
-                "outside the route timeout)"
+                f"{caller.name}: fault delay {fault.delay:g} s @{fault.delay_p:.4g} (before "
+                "the router, outside the route timeout)"
             )
-        if pa:
+        if fault.abort_p:
             self.note(
-                f"{caller.name}: fault abort {status} @{pa:.4g} (never retried)"
-                + (f"; {extra}" if extra else "")
+                f"{caller.name}: fault abort {fault.status} @{fault.abort_p:.4g} (never retried)"
+                + (f"; {fault.note}" if fault.note else "")
             )
-        return apply_fault(route.fault, inner)
+        return apply_fault(fault, inner)
 
     def _cluster(
         self,
@@ -212,7 +194,7 @@ class Engine:
         timeout: float | None,
         share: float,
     ) -> Dist:
-        svc = short_host(dest.host)
+        svc = service_name(dest.host)
         service = self.topology.services.get(svc)
         if service is None:
             self.note(f"{caller.name}: unknown service {dest.host} → 503 (not modelled)")
@@ -235,12 +217,10 @@ class Engine:
         hosts = [(v, n) for v, n in hosts if n > 0]
         dead = [(v, self.topology.killed_count(svc, v)) for v in versions]
         dead = [(v, n) for v, n in dead if n > 0]
+        # The topology gives each service one port, so the listener port never decides (§2).
+        port = destination_port(dest, (service.port,), service.port)
         if self._depth == 0:
-            self.first_hop.append(
-                ClusterUse(
-                    svc, dest.subset, dest.port.number if dest.port else service.port, hosts, share
-                )
-            )
+            self.first_hop.append(ClusterUse(svc, dest.subset, port, hosts, share))
         if not hosts and not dead:
             self.note(
                 f"{caller.name} → {_dest_key(dest)}: no running instance → 503 no healthy upstream"
@@ -261,7 +241,6 @@ class Engine:
             answers[_killed(v)] = Dist.of(Resp(503, flag=CONNECT_FAILURE))
         hosts = hosts + [(_killed(v), n) for v, n in dead]
         upstreams = [(n, answers[v]) for v, n in hosts]
-        port = dest.port.number if dest.port else service.port
         key = (svc, dest.subset)
         if (
             self.concurrency > 1
@@ -283,7 +262,7 @@ class Engine:
         """The answer of app ``svc`` version ``version`` (server side, no VS applies, §0)."""
         beh = self.topology.services[svc].versions[version]
         if beh.httpbin:
-            return _httpbin(req.uri)
+            return httpbin(req.uri)
         if not beh.paths:
             out = Dist()
             for r in beh.responses:
@@ -305,7 +284,7 @@ class Engine:
                     calls.append((edge, self._app_call(svc, version, edge, headers)))
         finally:
             self._depth -= 1
-        return _compose(beh, path.page, calls)
+        return compose(beh, path.page, calls)
 
     def _app_call(self, svc: str, version: str, edge: CallEdge, headers: dict[str, str]) -> Dist:
         """The app's own client call: ``attempts`` tries of ``timeout`` each; a second try
@@ -345,75 +324,11 @@ class Engine:
         return out
 
 
-def _compose(beh: Behaviour, page: bool, calls: list[tuple[CallEdge, Dist]]) -> Dist:
-    """Sequential calls of a composite app, combined into its answer."""
-    state: Dist = Dist.of(Resp(200, None))
-    failures: dict[Resp, tuple[str, ...]] = {}
-    for edge, call in calls:
-        nxt = Dist()
-        nxt.add_expectations(state, 1.0)
-        nxt.add_expectations(call, 1.0)
-        new_fail: dict[Resp, tuple[str, ...]] = {}
-        for a, pa in state.items():
-            for b, pb in call.items():
-                fails = failures.get(a, ())
-                if b.status != 200:
-                    fails = (*fails, edge.on_failure)
-                status = a.status if a.status != 200 else b.status
-                r = Resp(
-                    status,
-                    b.label if b.status == 200 else a.label,
-                    a.t + b.t,
-                    a.timers + b.timers,
-                    a.extra + b.extra,
-                    "|".join(fails),
-                )
-                nxt.add(r, pa * pb)
-                new_fail[r] = fails
-        state, failures = nxt, new_fail
-    out = Dist()
-    out.add_expectations(state, 1.0)
-    for r, p in state.items():
-        fails = failures.get(r, ())
-        if page:
-            if not fails:
-                label = beh.label or r.label
-            elif len(fails) == 1:
-                label = fails[0]
-            else:
-                label = beh.combined.get(frozenset(fails), fails[-1])
-            out.add(Resp(200, label, r.t, r.timers, r.extra), p)
-        else:
-            # docs/BOOKINFO.md §1: the backend's status, or 500 when there was no response.
-            out.add(Resp(r.status, None, r.t, r.timers, r.extra), p)
-    return out
-
-
-def _httpbin(uri: str) -> Dist:
-    """go-httpbin: ``/status/<code>`` or weighted ``/status/200:0.5,503:0.5``, ``/delay/<s>``
-    (capped at 10 s), anything else 200."""
-    parts = uri.strip("/").split("/")
-    out = Dist()
-    if len(parts) >= 2 and parts[0] == "status":
-        choices: list[tuple[int, float]] = []
-        for item in parts[1].split(","):
-            code, _, weight = item.partition(":")
-            choices.append((int(code), float(weight) if weight else 1.0))
-        total = sum(w for _, w in choices)
-        for status, w in choices:
-            out.add(Resp(status), w / total)
-        return out
-    if len(parts) >= 2 and parts[0] == "delay":
-        seconds = min(float(parts[1]), 10.0)
-        return Dist.of(Resp(200, t=seconds, timers=1))
-    return Dist.of(Resp(200))
-
-
 def _killed(version: str) -> str:
     """The host entry of a version's killed instances (never a real version name)."""
     return f"{version} (killed)"
 
 
 def _dest_key(dest: Destination) -> str:
-    svc = short_host(dest.host)
+    svc = service_name(dest.host)
     return f"{svc}/{dest.subset}" if dest.subset else svc

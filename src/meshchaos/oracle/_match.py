@@ -1,16 +1,18 @@
 """Which VirtualService route a proxy picks, and which versions a destination reaches.
 
 Follows docs/ISTIO_SEMANTICS.md §1 (route matching, proxy selectors), §2 (destinations,
-subsets) and §7 (which DestinationRule policy a cluster gets).
+subsets) and §7 (which DestinationRule policy a cluster gets). Host resolution and the
+policy merge are the shared :mod:`meshchaos.istio.hosts` and :mod:`meshchaos.istio.cluster_policy`.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from meshchaos.istio.cluster_policy import EffectiveTrafficPolicy, effective_traffic_policy
+from meshchaos.istio.hosts import destination_rule_for, host_matches, resolve_host
 from meshchaos.istio.model import (
     DestinationRule,
     Gateway,
@@ -20,25 +22,26 @@ from meshchaos.istio.model import (
     Resource,
     StringMatch,
     Subset,
-    TrafficPolicy,
     VirtualService,
 )
+from meshchaos.istio.route_policy import source_selects
 
-NAMESPACE = "default"
-_SUFFIXES = (f".{NAMESPACE}.svc.cluster.local", f".{NAMESPACE}.svc", f".{NAMESPACE}")
-
-
-def short_host(host: str) -> str:
-    """``reviews.default.svc.cluster.local`` -> ``reviews`` (hosts are lowercased, §1)."""
-    h = host.lower()
-    for suffix in _SUFFIXES:
-        if h.endswith(suffix):
-            return h[: -len(suffix)]
-    return h
+NAMESPACE = "default"  # the topology's services all live here
+_SUFFIX = resolve_host("_", NAMESPACE)[1:]  # ".default.svc.cluster.local"
 
 
 def fqdn(service: str) -> str:
-    return f"{service}.{NAMESPACE}.svc.cluster.local"
+    return resolve_host(service, NAMESPACE)
+
+
+def service_name(host: str, namespace: str = NAMESPACE) -> str:
+    """The topology service a destination host names, as istiod resolves it (§2):
+    ``reviews`` or ``reviews.default.svc.cluster.local`` -> ``reviews``. A host that
+    resolves to no service of the namespace (``reviews.default``) is returned resolved,
+    and so matches no topology service."""
+    h = resolve_host(host, namespace)
+    name = h[: -len(_SUFFIX)] if h.endswith(_SUFFIX) else ""
+    return name if name and "." not in name else h
 
 
 @dataclass(frozen=True)
@@ -85,12 +88,8 @@ def _string_match(m: StringMatch, value: str | None, *, ignore_case: bool = Fals
     return a == b if m.kind is MatchKind.EXACT else a.startswith(b)
 
 
-def _match_one(
-    m: HTTPMatchRequest, req: Request, port: int, authority: str, proxy_gateway: str | None
-) -> bool:
+def _match_one(m: HTTPMatchRequest, req: Request, port: int, authority: str) -> bool:
     if m.port is not None and m.port != port:
-        return False
-    if m.gateways and (proxy_gateway or "mesh") not in {_gw_name(g) for g in m.gateways}:
         return False
     if m.uri is not None and not _string_match(m.uri, req.uri, ignore_case=m.ignore_uri_case):
         return False
@@ -131,9 +130,8 @@ def _describe(m: HTTPMatchRequest) -> str:
     return ", ".join(parts) or "catch-all"
 
 
-def _host_matches(vs_host: str, service: str) -> bool:
-    h = vs_host.lower()
-    return short_host(h) == service or ("*" in h and fnmatch.fnmatch(fqdn(service), h))
+def _host_matches(host: str, namespace: str, service: str) -> bool:
+    return host_matches(resolve_host(host, namespace), fqdn(service))
 
 
 def _vs_for_sidecar(vs: VirtualService) -> bool:
@@ -152,13 +150,15 @@ def find_virtual_service(
         if gateway is None:
             if not _vs_for_sidecar(r):
                 continue
-            if any(_host_matches(h, service) for h in r.hosts):
+            if any(_host_matches(h, r.metadata.namespace, service) for h in r.hosts):
                 return r
         else:
             bound = {_gw_name(g) for g in r.gateways} - {"mesh"}
             if not bound or (gateways and not bound & gateways):
                 continue
-            if "*" in r.hosts or any(_host_matches(h, service) for h in r.hosts):
+            if "*" in r.hosts or any(
+                _host_matches(h, r.metadata.namespace, service) for h in r.hosts
+            ):
                 return r
     return None
 
@@ -172,13 +172,18 @@ def pick_route(
     gateway: str | None,
 ) -> Picked | None:
     """The first route whose match accepts the request; None is Envoy's 404 NR (§1)."""
+    proxy = gateway or "mesh"
+
+    def bound(name: str) -> bool:
+        return _gw_name(name) == proxy
+
     for i, route in enumerate(vs.http):
         matches = route.match or (HTTPMatchRequest(),)
         for m in matches:
-            # sourceLabels decide whether the route exists on this proxy at all (§1).
-            if m.source_labels and any(labels.get(k) != v for k, v in m.source_labels.items()):
+            # Proxy selectors decide whether the route exists on this proxy at all (§1).
+            if not source_selects(m, labels, NAMESPACE, bound):
                 continue
-            if _match_one(m, req, port, authority, gateway):
+            if _match_one(m, req, port, authority):
                 # Istio stops emitting routes after the first catch-all, but a
                 # catch-all always matches, so first-match order already covers it.
                 return Picked(vs, i, route, _describe(m))
@@ -186,10 +191,8 @@ def pick_route(
 
 
 def find_destination_rule(resources: Sequence[Resource], service: str) -> DestinationRule | None:
-    for r in resources:
-        if isinstance(r, DestinationRule) and _host_matches(r.host, service):
-            return r
-    return None
+    rules = [r for r in resources if isinstance(r, DestinationRule)]
+    return destination_rule_for(rules, fqdn(service))
 
 
 def find_subset(resources: Sequence[Resource], service: str, name: str) -> Subset | None:
@@ -205,33 +208,14 @@ def find_subset(resources: Sequence[Resource], service: str, name: str) -> Subse
 
 def cluster_policy(
     resources: Sequence[Resource], service: str, subset: str | None, port: int
-) -> TrafficPolicy | None:
+) -> EffectiveTrafficPolicy:
     """The traffic policy of cluster ``outbound|port|subset|service`` (§7 merge rules)."""
-    dr = find_destination_rule(resources, service)
-    if dr is None:
-        return None
-    base = _port_level(dr.traffic_policy, port)
-    if subset is None:
-        return base
-    sub = next((s for s in dr.subsets if s.name == subset), None)
-    if sub is None or sub.traffic_policy is None:
-        return base
-    own = _port_level(sub.traffic_policy, port)
-    if base is None:
-        return own
-    assert own is not None
-    return TrafficPolicy(
-        load_balancer=own.load_balancer or base.load_balancer,
-        connection_pool=own.connection_pool or base.connection_pool,
-        outlier_detection=own.outlier_detection or base.outlier_detection,
-    )
+    return effective_traffic_policy(find_destination_rule(resources, service), subset, port)
 
 
-def _port_level(tp: TrafficPolicy | None, port: int) -> TrafficPolicy | None:
-    if tp is None:
-        return None
-    for p in tp.port_level_settings:
-        if p.port.number == port:
-            # A port entry replaces the whole top-level policy (§7).
-            return TrafficPolicy(p.load_balancer, p.connection_pool, p.outlier_detection)
-    return tp
+def consistent_hash(
+    resources: Sequence[Resource], service: str, subset: str | None, port: int
+) -> bool:
+    """Whether the cluster balances by consistent hash (its retries drop previous_hosts, §4)."""
+    lb = cluster_policy(resources, service, subset, port).load_balancer
+    return lb is not None and lb.consistent_hash is not None

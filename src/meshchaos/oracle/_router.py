@@ -4,6 +4,8 @@ docs/ISTIO_SEMANTICS.md §5: the fault filter runs in the caller's proxy before 
 abort never reaches the router (never retried, no mirror) and a delay is not counted by
 the route timeout. §3/§4: the route timeout covers all attempts; per-try timeouts; the
 retry policy (user ``retries`` or Istio's built-in default) and Envoy's retry backoff.
+Which timeout, retry policy and fault fractions a route has is decided once, in
+:mod:`meshchaos.istio.route_policy`; this module runs them.
 """
 
 from __future__ import annotations
@@ -11,13 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from meshchaos.istio.model import HTTPFaultInjection, HTTPRetry
+from meshchaos.istio import route_policy as istio
+from meshchaos.istio.model import HTTPFaultInjection, HTTPRoute, HTTPRouteDestination
 from meshchaos.oracle._dist import Dist, Resp
 
-# §4 "Built-in default": 503 is NOT a retriable status since 1.24.
-_DEFAULT_ON = frozenset(
-    {"connect-failure", "refused-stream", "unavailable", "cancelled", "retriable-status-codes"}
-)
 _BACKOFF_BASE = 0.025  # Envoy default retry backoff base (§4)
 # Envoy re-draws a host up to 5 more times when previous_hosts rejects it (§4).
 _HOST_DRAWS = 6
@@ -25,7 +24,7 @@ _HOST_DRAWS = 6
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """The effective Envoy retry policy of a route."""
+    """How Envoy's router runs a route's retry policy (which one is istiod's, §4)."""
 
     retries: int
     on: frozenset[str]
@@ -33,6 +32,20 @@ class RetryPolicy:
     per_try: float | None = None
     previous_hosts: bool = True
     backoff: float = _BACKOFF_BASE
+
+    @classmethod
+    def of(cls, policy: istio.RetryPolicy | None) -> RetryPolicy:
+        """The router's view of ``effective_retry_policy``'s answer; ``None`` is no retries."""
+        if policy is None:
+            return NO_RETRY
+        return cls(
+            retries=policy.num_retries,
+            on=policy.conditions,
+            codes=frozenset(policy.retriable_status_codes),
+            per_try=policy.per_try_timeout,
+            previous_hosts=policy.previous_hosts,
+            backoff=_BACKOFF_BASE if policy.backoff is None else policy.backoff,
+        )
 
     def retries_status(self, status: int) -> bool:
         """Whether an upstream response with ``status`` is retried (Envoy router docs)."""
@@ -67,68 +80,77 @@ class RetryPolicy:
         return f"{self.retries} retries on {','.join(sorted(self.on))}{codes}{per_try}"
 
 
-DEFAULT_RETRY = RetryPolicy(2, _DEFAULT_ON)
 # Envoy's response flag for a connection that could not be made (a dead instance).
 CONNECT_FAILURE = "UF"
 NO_RETRY = RetryPolicy(0, frozenset(), previous_hosts=False)
 
 
-def retry_policy(retries: HTTPRetry | None) -> RetryPolicy:
-    """§4 ``ConvertPolicy``: none -> default; attempts <= 0 -> no policy; integer tokens of
-    ``retryOn`` become retriable status codes."""
-    if retries is None:
-        return DEFAULT_RETRY
-    if retries.attempts <= 0:
-        return NO_RETRY
-    tokens = [t.strip() for t in (retries.retry_on or "").split(",") if t.strip()]
-    on, codes = DEFAULT_RETRY.on, DEFAULT_RETRY.codes
-    if tokens:
-        on = frozenset(t for t in tokens if not t.isdigit())
-        codes = frozenset(int(t) for t in tokens if t.isdigit())
-        if codes:
-            on = on | {"retriable-status-codes"}
-    return RetryPolicy(
-        retries=retries.attempts,
-        on=on,
-        codes=codes,
-        per_try=retries.per_try_timeout,
-        previous_hosts=retries.retry_ignore_previous_hosts is not False,
-        backoff=retries.backoff or _BACKOFF_BASE,
+@dataclass(frozen=True)
+class FaultShares:
+    """What the fault filter of a route does, as probabilities (§5)."""
+
+    delay_p: float = 0.0
+    delay: float = 0.0
+    abort_p: float = 0.0
+    status: int = 200
+    note: str = ""
+
+
+def fault_shares(fault: HTTPFaultInjection | None) -> FaultShares:
+    """``effective_fault`` as probabilities: a delay or abort istiod leaves out is 0 %."""
+    effective = istio.effective_fault(fault)
+    if effective is None:
+        return FaultShares()
+    pd = d = pa = 0.0
+    status, note = 200, ""
+    if effective.delay is not None:
+        pd, d = effective.delay.fraction.probability, effective.delay.seconds
+    abort = effective.abort
+    if abort is not None:
+        pa = abort.fraction.probability
+        if abort.http_status is not None:
+            status = abort.http_status
+        else:
+            # §5: gRPC aborts are HTTP 200 + grpc-status; clients classify by HTTP status.
+            note = f"gRPC abort {abort.grpc_name} is HTTP 200 + grpc-status"
+    return FaultShares(pd, d, pa, status, note)
+
+
+@dataclass(frozen=True)
+class RouteFacts:
+    """What the oracle takes from one route: its destinations with their shares (§2), timeout
+    (None: disabled), the router's retry policy, the fault filter's draws and the mirror
+    shares (§6)."""
+
+    destinations: tuple[tuple[HTTPRouteDestination, float], ...]
+    timeout: float | None
+    retry: RetryPolicy
+    fault: FaultShares
+    mirrors: tuple[tuple[int, float], ...]  # (index in route.mirror_policies(), share)
+
+
+def route_facts(route: HTTPRoute, *, consistent_hash: bool = False) -> RouteFacts:
+    """The facts of ``route`` from the shared Istio semantics (§3-§6); ``consistent_hash``:
+    its single destination balances by consistent hash (§4 drops previous_hosts)."""
+    mirrors = []
+    for i, mp in enumerate(route.mirror_policies()):
+        fraction = istio.mirror_fraction(mp.percentage)
+        if fraction is not None:
+            mirrors.append((i, fraction.probability))
+    return RouteFacts(
+        destinations=istio.route_destinations(route),
+        timeout=istio.route_timeout(route),
+        retry=RetryPolicy.of(
+            istio.effective_retry_policy(route.retries, consistent_hash=consistent_hash)
+        ),
+        fault=fault_shares(route.fault),
+        mirrors=tuple(mirrors),
     )
 
 
-def million(percent: float) -> float:
-    """Istio's Percent -> FractionalPercent MILLION mapping, truncating like Go (§5)."""
-    return int(percent * 10000) / 1_000_000
-
-
-def fault_shares(fault: HTTPFaultInjection | None) -> tuple[float, float, float, int, str]:
-    """(delay probability, delay seconds, abort probability, abort status, note)."""
-    pd = d = pa = 0.0
-    status, note = 200, ""
-    if fault is None:
-        return pd, d, pa, status, note
-    if fault.delay is not None and fault.delay.fixed_delay is not None:
-        d = fault.delay.fixed_delay
-        if fault.delay.percentage is not None:
-            pd = million(fault.delay.percentage)
-        elif fault.delay.percent is not None:
-            pd = fault.delay.percent / 100
-        # §5: neither set -> 0 %, no delay.
-    if fault.abort is not None and fault.abort.percentage is not None:
-        # §5: an abort without percentage is 0 % (never aborts).
-        pa = million(fault.abort.percentage)
-        if fault.abort.http_status is not None:
-            status = fault.abort.http_status
-        elif fault.abort.grpc_status is not None:
-            # §5: gRPC aborts are HTTP 200 + grpc-status; clients classify by HTTP status.
-            note = f"gRPC abort {fault.abort.grpc_status} is HTTP 200 + grpc-status"
-    return pd, d, pa, status, note
-
-
-def apply_fault(fault: HTTPFaultInjection | None, inner: Dist) -> Dist:
+def apply_fault(shares: FaultShares, inner: Dist) -> Dist:
     """The fault filter in front of the router's result ``inner`` (§5)."""
-    pd, d, pa, status, _ = fault_shares(fault)
+    pd, d, pa, status = shares.delay_p, shares.delay, shares.abort_p, shares.status
     if pd == 0.0 and pa == 0.0:
         return inner
     out = Dist()

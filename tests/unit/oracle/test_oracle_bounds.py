@@ -121,3 +121,33 @@ def test_outlier_host_back_from_an_ejection_is_bounded_by_no_ejection() -> None:
     lo, hi = p.share("status:503").bounds  # type: ignore[union-attr]
     assert (lo, hi) == (pytest.approx(2 / 1000), pytest.approx(0.5))  # 1 of 2 hosts
     assert p.counter_bounds == {"outlier_detection.ejections_enforced_total": (0, 2)}
+
+
+SUBSET_PORT_ENTRY = (
+    POOL
+    + """  subsets:
+  - name: v1
+    labels: {version: v1}
+    trafficPolicy:
+      portLevelSettings:
+      - port: {number: 8000}
+        loadBalancer: {simple: ROUND_ROBIN}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: httpbin}
+spec:
+  hosts: [httpbin]
+  http:
+  - route:
+    - destination: {host: httpbin, subset: v1}
+"""
+)
+
+
+def test_subset_port_entry_drops_the_top_level_pool() -> None:
+    """§7: the subset's own port entry replaces the whole policy, pool included, as the
+    mesh's cluster shows (no circuit breaker): no overflow bounds."""
+    p = predict(load_text(SUBSET_PORT_ENTRY), load(6, 100))
+    check(p, "status:200", 1.0)
+    assert p.share("status:503") is None

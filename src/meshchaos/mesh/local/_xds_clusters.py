@@ -2,9 +2,9 @@
 
 Sources (istio/istio 1.29): ``pilot/pkg/networking/core/cluster_builder.go``
 (``buildInboundCluster``, default circuit-breaker thresholds), ``cluster_traffic_policy.go``
-(``applyConnectionPool``, ``applyLoadBalancer``, ``applyOutlierDetection``) and
-``pilot/pkg/networking/util/util.go`` (``GetPortLevelTrafficPolicy``,
-``MergeSubsetTrafficPolicy``). See docs/ISTIO_SEMANTICS.md §7.
+(``applyConnectionPool``, ``applyLoadBalancer``, ``applyOutlierDetection``). See
+docs/ISTIO_SEMANTICS.md §7. Which policy a cluster gets (the port-level and subset merge)
+and its thresholds are :mod:`meshchaos.istio.cluster_policy`; this module renders them.
 
 Clusters are STATIC with inline endpoints: the endpoints of an outbound cluster are the
 sidecar inbound listeners (127.0.0.1:<port>) of the matching instances, like pod IPs.
@@ -13,20 +13,22 @@ sidecar inbound listeners (127.0.0.1:<port>) of the matching instances, like pod
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from meshchaos.istio.cluster_policy import (
+    circuit_breaker_limits,
+    effective_traffic_policy,
+    inbound_connection_pool,
+)
 from meshchaos.istio.model import (
     ConnectionPoolSettings,
     DestinationRule,
     LoadBalancerSettings,
     LoadBalancerSimple,
     OutlierDetection,
-    TrafficPolicy,
 )
 from meshchaos.mesh.local._xds_common import (
     HTTP_PROTOCOL_OPTIONS,
-    MAX_UINT32,
     cluster_name,
     duration,
     socket_address,
@@ -38,52 +40,14 @@ DEFAULT_CONNECT_TIMEOUT = 10.0  # meshConfig.connectTimeout default (pkg/config/
 DEFAULT_IDLE_TIMEOUT = 3600.0  # Envoy's upstream idle timeout, written explicitly
 
 
-@dataclass(frozen=True)
-class EffectivePolicy:
-    """The three traffic-policy parts that reach a cluster after port and subset merges."""
-
-    load_balancer: LoadBalancerSettings | None = None
-    connection_pool: ConnectionPoolSettings | None = None
-    outlier_detection: OutlierDetection | None = None
-
-
-def _port_level(tp: TrafficPolicy, port: int) -> tuple[EffectivePolicy, bool]:
-    # GetPortLevelTrafficPolicy: a matching port entry replaces everything, inheriting nothing.
-    for p in tp.port_level_settings:
-        if p.port.number == port:
-            return EffectivePolicy(p.load_balancer, p.connection_pool, p.outlier_detection), True
-    return EffectivePolicy(tp.load_balancer, tp.connection_pool, tp.outlier_detection), False
-
-
-def effective_policy(dr: DestinationRule | None, port: int, subset: str | None) -> EffectivePolicy:
-    """``MergeSubsetTrafficPolicy``: DR (port-resolved), then the subset's fields it sets."""
-    if dr is None:
-        return EffectivePolicy()
-    top = _port_level(dr.traffic_policy, port)[0] if dr.traffic_policy else None
-    sub_tp = next((s.traffic_policy for s in dr.subsets if s.name == subset), None)
-    if sub_tp is None:
-        return top or EffectivePolicy()
-    sub, has_port = _port_level(sub_tp, port)
-    if top is None:
-        return sub
-    # mergeTrafficPolicy: a subset field wins when set, or always when the subset has a
-    # matching port entry.
-    return EffectivePolicy(
-        sub.load_balancer if sub.load_balancer is not None or has_port else top.load_balancer,
-        sub.connection_pool if sub.connection_pool is not None or has_port else top.connection_pool,
-        sub.outlier_detection
-        if sub.outlier_detection is not None or has_port
-        else top.outlier_detection,
-    )
-
-
 def apply_connection_pool(cluster: dict[str, Any], pool: ConnectionPoolSettings | None) -> None:
     """``applyConnectionPool``: thresholds at 2^32-1 unless the DR sets a value > 0."""
+    limits = circuit_breaker_limits(pool)
     thresholds: dict[str, Any] = {
-        "max_connections": MAX_UINT32,
-        "max_pending_requests": MAX_UINT32,
-        "max_requests": MAX_UINT32,
-        "max_retries": MAX_UINT32,
+        "max_connections": limits.max_connections,
+        "max_pending_requests": limits.max_pending_requests,
+        "max_requests": limits.max_requests,
+        "max_retries": limits.max_retries,
     }
     common: dict[str, Any] = {"idle_timeout": duration(DEFAULT_IDLE_TIMEOUT)}
     connect_timeout = DEFAULT_CONNECT_TIMEOUT
@@ -91,13 +55,6 @@ def apply_connection_pool(cluster: dict[str, Any], pool: ConnectionPoolSettings 
     http = pool.http if pool else None
     tcp = pool.tcp if pool else None
     if http is not None:
-        for value, key in (
-            (http.http2_max_requests, "max_requests"),
-            (http.http1_max_pending_requests, "max_pending_requests"),
-            (http.max_retries, "max_retries"),
-        ):
-            if value is not None and value > 0:  # 0 means unset in Istio's API
-                thresholds[key] = value
         if http.max_requests_per_connection:
             common["max_requests_per_connection"] = http.max_requests_per_connection
         if http.idle_timeout is not None:
@@ -115,8 +72,6 @@ def apply_connection_pool(cluster: dict[str, Any], pool: ConnectionPoolSettings 
                 h2["max_concurrent_streams"] = http.max_concurrent_streams
             protocol = {"explicit_http_config": {"http2_protocol_options": h2}}
     if tcp is not None:
-        if tcp.max_connections is not None and tcp.max_connections > 0:
-            thresholds["max_connections"] = tcp.max_connections
         if tcp.connect_timeout is not None:
             connect_timeout = tcp.connect_timeout
         if tcp.idle_timeout is not None and (http is None or http.idle_timeout is None):
@@ -226,7 +181,7 @@ def outbound_cluster(
         and all(e.labels.get(k) == v for k, v in subset_labels.items())
     )
     cluster: dict[str, Any] = {"name": name, "type": "STATIC"}
-    policy = effective_policy(dr, port, subset)
+    policy = effective_traffic_policy(dr, subset, port)
     apply_connection_pool(cluster, policy.connection_pool)
     apply_load_balancer(cluster, policy.load_balancer, warnings)
     apply_outlier_detection(cluster, policy.outlier_detection)
@@ -237,9 +192,7 @@ def outbound_cluster(
 def inbound_cluster(port: int, app_port: int | None, dr: DestinationRule | None) -> dict[str, Any]:
     """``inbound|<port>||`` -> the app; only the DR's connection pool applies (no LB, no OD)."""
     name = f"inbound|{port}||"
-    pool = None
-    if dr is not None and dr.traffic_policy is not None:
-        pool = _port_level(dr.traffic_policy, port)[0].connection_pool
+    pool = inbound_connection_pool(dr, port)
     cluster: dict[str, Any] = {"name": name, "type": "STATIC"}
     apply_connection_pool(cluster, pool)
     # The inbound protocol follows the port, not the DR: our apps speak HTTP/1.1 only.

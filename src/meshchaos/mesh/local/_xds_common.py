@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# Istio's default circuit-breaker thresholds: 2^32-1 (cluster_builder.go
-# getDefaultCircuitBreakerThresholds). Envoy's own defaults (1024/3) refuse retries under load.
-MAX_UINT32 = 4294967295
+from meshchaos.istio.route_policy import Fraction
 
 TYPE_PREFIX = "type.googleapis.com/"
 FAULT_FILTER = "envoy.filters.http.fault"
@@ -22,17 +20,10 @@ def duration(seconds: float) -> str:
     return f"{ms // 1000}.{ms % 1000:03d}s"
 
 
-def percent_million(value: float) -> dict[str, Any]:
-    """Istio ``Percent`` -> FractionalPercent over MILLION, truncating like Go's uint32().
-
-    ``route.go translatePercentToFractionalPercent``: ``uint32(value * 10000)``, so 0.29 -> 2899.
-    """
-    return {"numerator": int(value * 10000), "denominator": "MILLION"}
-
-
-def percent_hundred(value: int) -> dict[str, Any]:
-    """An integer percent -> FractionalPercent/HUNDRED (``translateIntegerToFractionalPercent``)."""
-    return {"numerator": value, "denominator": "HUNDRED"}
+def fractional_percent(fraction: Fraction) -> dict[str, Any]:
+    """A FractionalPercent in JSON; which fraction a percentage is lives in
+    :mod:`meshchaos.istio.route_policy` (docs/ISTIO_SEMANTICS.md §5, §6)."""
+    return {"numerator": fraction.numerator, "denominator": fraction.denominator}
 
 
 def socket_address(port: int) -> dict[str, Any]:

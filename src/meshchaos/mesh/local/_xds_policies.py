@@ -3,14 +3,14 @@ fault, mirror fraction and hash policy.
 
 Sources (istio/istio 1.29): ``pilot/pkg/networking/core/route/route.go``
 (``TranslateRouteMatch``, ``setTimeout``, ``TranslateHeadersOperations``, ``TranslateFault``,
-``MirrorPercent``, ``consistentHashToHashPolicy``) and ``route/retry/retry.go``
-(``ConvertPolicy``, ``parseRetryOn``). See docs/ISTIO_SEMANTICS.md §1, §3-§6.
+``consistentHashToHashPolicy``). See docs/ISTIO_SEMANTICS.md §1, §3-§6. Which retry policy,
+fault fractions and mirror share a route has is :mod:`meshchaos.istio.route_policy`; this
+module renders them as Envoy JSON.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from http import HTTPStatus
 from typing import Any
 
 from meshchaos.istio.model import (
@@ -19,86 +19,43 @@ from meshchaos.istio.model import (
     Headers,
     HTTPFaultInjection,
     HTTPMatchRequest,
-    HTTPRetry,
     MatchKind,
     StringMatch,
 )
-from meshchaos.istio.names import GRPC_STATUS_CODES
-from meshchaos.mesh.local._xds_common import duration, percent_hundred, percent_million, typed
+from meshchaos.istio.route_policy import RetryPolicy, effective_fault
+from meshchaos.mesh.local._xds_common import duration, fractional_percent, typed
 
-DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
 _PREVIOUS_HOSTS = {
     "name": "envoy.retry_host_predicates.previous_hosts",
     "typed_config": typed("envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"),
 }
-# Codes Go's http.StatusText knows (parseRetryOn keeps only those); Python's HTTPStatus
-# additionally knows nothing Go lacks for 1xx-5xx except what we drop below.
-_GO_STATUS_CODES = frozenset(s.value for s in HTTPStatus) - {306}
-
-# pkg/util/grpc SupportedGRPCStatus, shared with validation.
-GRPC_STATUS = GRPC_STATUS_CODES
 
 
 # ---------------------------------------------------------------- retries, timeout
-def default_retry_policy(consistent_hash: bool = False) -> dict[str, Any]:
-    """Istio's built-in retry policy (1.24+: no retriable status codes)."""
-    policy: dict[str, Any] = {
-        "retry_on": DEFAULT_RETRY_ON,
-        "num_retries": 2,
-        "host_selection_retry_max_attempts": 5,
+def retry_policy_json(policy: RetryPolicy) -> dict[str, Any]:
+    """An Envoy RetryPolicy; which policy a route has is ``effective_retry_policy`` (§4)."""
+    out: dict[str, Any] = {
+        "retry_on": policy.retry_on,
+        "num_retries": policy.num_retries,
+        "host_selection_retry_max_attempts": policy.host_selection_retry_max_attempts,
     }
-    # DefaultConsistentHashPolicy drops previous_hosts: a hashed request must not move hosts.
-    if not consistent_hash:
-        policy["retry_host_predicate"] = [_PREVIOUS_HOSTS]
-    return policy
-
-
-def _parse_retry_on(retry_on: str) -> tuple[str, list[int]]:
-    tokens, codes = [], []
-    for raw in retry_on.split(","):
-        part = raw.strip()
-        if not part:
-            continue
-        if part.isdigit() and int(part) in _GO_STATUS_CODES:
-            codes.append(int(part))
-        else:
-            tokens.append(part)
-    return ",".join(tokens), codes
-
-
-def convert_retry(retry: HTTPRetry | None, consistent_hash: bool) -> dict[str, Any] | None:
-    """``retry.ConvertPolicy``: the route retry policy, or None for ``attempts <= 0``."""
-    policy = default_retry_policy(consistent_hash)
-    if retry is None:
-        return policy
-    if retry.attempts <= 0:
-        return None
-    policy["num_retries"] = retry.attempts
-    if retry.retry_on:
-        retry_on, codes = _parse_retry_on(retry.retry_on)
-        if codes and "retriable-status-codes" not in retry_on:
-            retry_on += ",retriable-status-codes"
-        policy["retry_on"] = retry_on
-        if codes:
-            policy["retriable_status_codes"] = codes
-    if retry.per_try_timeout is not None:
-        policy["per_try_timeout"] = duration(retry.per_try_timeout)
-    if retry.retry_ignore_previous_hosts is not None:
-        if retry.retry_ignore_previous_hosts:
-            policy["retry_host_predicate"] = [_PREVIOUS_HOSTS]
-        else:
-            policy.pop("retry_host_predicate", None)
-    if retry.retry_remote_localities:
-        policy["retry_priority"] = {
+    if policy.previous_hosts:
+        out["retry_host_predicate"] = [_PREVIOUS_HOSTS]
+    if policy.retriable_status_codes:
+        out["retriable_status_codes"] = list(policy.retriable_status_codes)
+    if policy.per_try_timeout is not None:
+        out["per_try_timeout"] = duration(policy.per_try_timeout)
+    if policy.retry_remote_localities:
+        out["retry_priority"] = {
             "name": "envoy.retry_priorities.previous_priorities",
             "typed_config": typed(
                 "envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig",
                 update_frequency=2,
             ),
         }
-    if retry.backoff is not None:
-        policy["retry_back_off"] = {"base_interval": duration(retry.backoff)}
-    return policy
+    if policy.backoff is not None:
+        out["retry_back_off"] = {"base_interval": duration(policy.backoff)}
+    return out
 
 
 def set_timeout(action: dict[str, Any], timeout: float | None) -> None:
@@ -215,46 +172,30 @@ def _internal(key: str) -> bool:
 
 
 def translate_fault(fault: HTTPFaultInjection, warnings: list[str]) -> dict[str, Any]:
-    """``TranslateFault``: the per-route HTTPFault for the (empty) fault filter."""
+    """``TranslateFault``: the per-route HTTPFault for the (empty) fault filter.
+
+    What fires how often is ``effective_fault`` (§5). A delay at 0 % is left out (Istio
+    emits percent 0/HUNDRED, which never fires: same behaviour, clearer config). An absent
+    abort percentage is written as an explicit 0 so the config says what happens.
+    """
     out = typed("envoy.extensions.filters.http.fault.v3.HTTPFault")
-    delay = fault.delay
-    # No percentage and no deprecated percent means 0 %: Istio emits percent 0/HUNDRED, which
-    # never fires; we omit the delay instead (same behaviour, clearer config).
-    if delay is not None and delay.fixed_delay is not None:
-        if delay.percentage is not None:
-            out["delay"] = {
-                "fixed_delay": duration(delay.fixed_delay),
-                "percentage": percent_million(delay.percentage),
-            }
-        elif delay.percent:
-            out["delay"] = {
-                "fixed_delay": duration(delay.fixed_delay),
-                "percentage": percent_hundred(delay.percent),
-            }
-    abort = fault.abort
+    effective = effective_fault(fault)
+    if effective is None:
+        return out
+    if effective.delay is not None:
+        out["delay"] = {
+            "fixed_delay": duration(effective.delay.seconds),
+            "percentage": fractional_percent(effective.delay.fraction),
+        }
+    abort = effective.abort
     if abort is not None:
-        # Istio leaves an absent abort percentage unset; Envoy reads unset as 0/HUNDRED
-        # (never aborts, [E]). We write that 0 explicitly so the config says what happens.
-        pct = (
-            percent_million(abort.percentage)
-            if abort.percentage is not None
-            else percent_hundred(0)
-        )
+        pct = fractional_percent(abort.fraction)
         if abort.http_status is not None:
             out["abort"] = {"http_status": abort.http_status, "percentage": pct}
-        elif abort.grpc_status is not None:
-            out["abort"] = {"grpc_status": GRPC_STATUS[abort.grpc_status], "percentage": pct}
-        else:  # http2Error: "Non-HTTP type abort faults are not yet supported" (route.go)
-            warnings.append("fault.abort without httpStatus/grpcStatus is dropped (as istiod)")
+        else:
+            out["abort"] = {"grpc_status": abort.grpc_status, "percentage": pct}
+    warnings.extend(effective.dropped)
     return out
-
-
-def mirror_fraction(percentage: float | None) -> dict[str, Any] | None:
-    if percentage is None:
-        return percent_hundred(100)  # MirrorPercent: absent -> 100 %
-    if percentage <= 0:
-        return None  # explicit 0 -> no mirroring
-    return percent_million(percentage)
 
 
 def hash_policy(h: ConsistentHash) -> dict[str, Any] | None:

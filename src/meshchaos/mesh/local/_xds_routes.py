@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshchaos.istio.hosts import resolve_host
 from meshchaos.istio.model import (
     ConsistentHash,
     Destination,
@@ -20,19 +21,24 @@ from meshchaos.istio.model import (
     HTTPRoute,
     VirtualService,
 )
-from meshchaos.mesh.local._xds_common import FAULT_FILTER, cluster_name
+from meshchaos.istio.route_policy import (
+    destination_port,
+    effective_retry_policy,
+    mirror_fraction,
+    route_destinations,
+    route_timeout,
+    source_selects,
+)
+from meshchaos.mesh.local._xds_common import FAULT_FILTER, cluster_name, fractional_percent
 from meshchaos.mesh.local._xds_policies import (
-    convert_retry,
-    default_retry_policy,
     hash_policy,
     is_catch_all_route,
-    mirror_fraction,
+    retry_policy_json,
     set_timeout,
     translate_fault,
     translate_headers,
     translate_match,
 )
-from meshchaos.mesh.local.service_registry import resolve_host
 
 HashLookup = Callable[[str, str | None, int], ConsistentHash | None]
 
@@ -50,14 +56,10 @@ class RouteContext:
 
 
 def _source_matches(match: HTTPMatchRequest | None, ctx: RouteContext, ns: str) -> bool:
-    """``sourceMatchHTTP``: match-level gateways, else sourceLabels/sourceNamespace."""
-    if match is None:
-        return True
-    if match.gateways:
-        return any(_qualify_gateway(g, ns) in ctx.gateway_names for g in match.gateways)
-    if not all(ctx.proxy_labels.get(k) == v for k, v in match.source_labels.items()):
-        return False
-    return match.source_namespace in (None, "", "default")
+    """``sourceMatchHTTP`` (``source_selects``); every local proxy lives in ``default``."""
+    return source_selects(
+        match, ctx.proxy_labels, "default", lambda g: _qualify_gateway(g, ns) in ctx.gateway_names
+    )
 
 
 def _qualify_gateway(name: str, namespace: str) -> str:
@@ -67,13 +69,7 @@ def _qualify_gateway(name: str, namespace: str) -> str:
 def destination_cluster(dest: Destination, ctx: RouteContext, ns: str) -> str:
     """``GetDestinationCluster``: explicit port, else the only port, else the listener port."""
     fqdn = resolve_host(dest.host, ns)
-    ports = ctx.services.get(fqdn, ())
-    if dest.port is not None:
-        port = dest.port.number
-    elif len(ports) == 1:
-        port = ports[0]
-    else:
-        port = ctx.listen_port
+    port = destination_port(dest, ctx.services.get(fqdn, ()), ctx.listen_port)
     return cluster_name(port, dest.subset, fqdn)
 
 
@@ -87,7 +83,7 @@ def _route_action(
 ) -> dict[str, Any]:
     """``applyHTTPRouteDestination``."""
     action: dict[str, Any] = {}
-    set_timeout(action, http.timeout)
+    set_timeout(action, route_timeout(http))
     if http.rewrite is not None:
         if http.rewrite.uri:
             action["prefix_rewrite"] = http.rewrite.uri
@@ -102,7 +98,7 @@ def _route_action(
             mirrors.append(
                 {
                     "cluster": destination_cluster(mp.destination, ctx, ns),
-                    "runtime_fraction": {"default_value": fraction},
+                    "runtime_fraction": {"default_value": fractional_percent(fraction)},
                     "trace_sampled": False,
                     # Istio 1.28+ sets DISABLE_SHADOW_HOST_SUFFIX: no "-shadow" host suffix.
                     "disable_shadow_host_suffix_append": True,
@@ -127,9 +123,8 @@ def _route_action(
             hashes.append(hp)
     else:
         weighted = []
-        for dst in http.route:
-            if dst.weight == 0:
-                continue  # "Ignore 0 weighted clusters if there are other clusters"
+        # Weight-0 entries are skipped; the rest go to Envoy unnormalised (§2).
+        for dst, _ in route_destinations(http):
             cw: dict[str, Any] = {
                 "name": destination_cluster(dst.destination, ctx, ns),
                 "weight": dst.weight,
@@ -146,9 +141,9 @@ def _route_action(
         action["weighted_clusters"] = {"clusters": weighted}
     if hashes:
         action["hash_policy"] = hashes
-    retry = convert_retry(http.retries, consistent)
+    retry = effective_retry_policy(http.retries, consistent_hash=consistent)
     if retry is not None:
-        action["retry_policy"] = retry
+        action["retry_policy"] = retry_policy_json(retry)
     return action
 
 
@@ -245,8 +240,10 @@ def default_route(fqdn: str, port: int, consistent_hash: ConsistentHash | None) 
     """``BuildDefaultHTTPOutboundRoute``: ``/`` -> the service, no timeout, default retries."""
     cluster = cluster_name(port, None, fqdn)
     action: dict[str, Any] = {"cluster": cluster}
-    set_timeout(action, None)
-    action["retry_policy"] = default_retry_policy(consistent_hash is not None)
+    set_timeout(action, route_timeout(None))
+    retry = effective_retry_policy(None, consistent_hash=consistent_hash is not None)
+    assert retry is not None  # the default policy always exists (§4)
+    action["retry_policy"] = retry_policy_json(retry)
     if consistent_hash is not None and (hp := hash_policy(consistent_hash)) is not None:
         action["hash_policy"] = [hp]
     return {

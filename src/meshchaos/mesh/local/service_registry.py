@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from meshchaos.apps.catalog import DOMAIN, NAMESPACE, WorkloadSpec
+from meshchaos.apps.catalog import WorkloadSpec
 from meshchaos.apps.facts import INGRESS_GATEWAY
 
 __all__ = [
@@ -20,7 +20,6 @@ __all__ = [
     "Endpoint",
     "ProxyConfig",
     "ProxySpec",
-    "resolve_host",
     "service_ports",
 ]
 
@@ -75,19 +74,6 @@ class ProxyConfig:
     route_configs: tuple[dict[str, Any], ...]  # RouteConfiguration resources (each has "name")
     clusters: tuple[dict[str, Any], ...]
     warnings: tuple[str, ...] = ()
-
-
-def resolve_host(host: str, namespace: str = NAMESPACE) -> str:
-    """Expand a short Kubernetes service name the way istiod does (``reviews`` -> FQDN).
-
-    Only dotless names are expanded, in the namespace of the resource that names them
-    (``pilot/pkg/model/config.go ResolveShortnameToFQDN``): ``reviews.default`` stays as is
-    and so matches no service. Hosts are lowercased for lookup.
-    """
-    h = host.lower()
-    if h == "*" or "." in h:
-        return h
-    return f"{h}.{namespace}.{DOMAIN}"
 
 
 def service_ports(workloads: Sequence[WorkloadSpec]) -> dict[str, tuple[int, ...]]:

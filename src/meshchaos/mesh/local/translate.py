@@ -34,6 +34,8 @@ from typing import Any
 
 from meshchaos.apps.catalog import NAMESPACE, WorkloadSpec
 from meshchaos.apps.facts import INGRESS_GATEWAY
+from meshchaos.istio.cluster_policy import effective_traffic_policy
+from meshchaos.istio.hosts import destination_rule_for, host_matches, resolve_host
 from meshchaos.istio.model import (
     ConsistentHash,
     DestinationRule,
@@ -42,7 +44,7 @@ from meshchaos.istio.model import (
     VirtualService,
 )
 from meshchaos.mesh.local._xds_bootstrap import bootstrap
-from meshchaos.mesh.local._xds_clusters import effective_policy, inbound_cluster, outbound_cluster
+from meshchaos.mesh.local._xds_clusters import inbound_cluster, outbound_cluster
 from meshchaos.mesh.local._xds_common import TYPE_PREFIX, cluster_name
 from meshchaos.mesh.local._xds_routes import RouteContext, default_route, routes_for_virtual_service
 from meshchaos.mesh.local.service_registry import (
@@ -50,7 +52,6 @@ from meshchaos.mesh.local.service_registry import (
     Endpoint,
     ProxyConfig,
     ProxySpec,
-    resolve_host,
     service_ports,
 )
 
@@ -67,22 +68,24 @@ class _Mesh:
         self.services = service_ports(workloads)
         self.virtual_services = [r for r in resources if isinstance(r, VirtualService)]
         self.gateways = [r for r in resources if isinstance(r, Gateway)]
-        self.destination_rules: dict[str, DestinationRule] = {}
+        self.destination_rules = [r for r in resources if isinstance(r, DestinationRule)]
         self.warnings: list[str] = []
-        for r in resources:
-            if isinstance(r, DestinationRule):
-                host = resolve_host(r.host, r.metadata.namespace)
-                if host in self.destination_rules:
-                    # istiod keeps the oldest DR per host; we keep the first given.
-                    self.warnings.append(
-                        f"DestinationRule {r.metadata.key}: {host} already has a "
-                        "DestinationRule; ignored"
-                    )
-                else:
-                    self.destination_rules[host] = r
+        seen: set[str] = set()
+        for r in self.destination_rules:
+            host = resolve_host(r.host, r.metadata.namespace)
+            if host in seen:
+                # istiod keeps the oldest DR per host; destination_rule_for keeps the first.
+                self.warnings.append(
+                    f"DestinationRule {r.metadata.key}: {host} already has a "
+                    "DestinationRule; ignored"
+                )
+            seen.add(host)
+
+    def rule_for(self, fqdn: str) -> DestinationRule | None:
+        return destination_rule_for(self.destination_rules, fqdn)
 
     def hash_for(self, fqdn: str, subset: str | None, port: int) -> ConsistentHash | None:
-        lb = effective_policy(self.destination_rules.get(fqdn), port, subset).load_balancer
+        lb = effective_traffic_policy(self.rule_for(fqdn), subset, port).load_balancer
         return lb.consistent_hash if lb is not None else None
 
     def context(self, proxy: ProxySpec, gateway_names: frozenset[str], port: int) -> RouteContext:
@@ -123,19 +126,22 @@ def _outbound_route_config(proxy: ProxySpec, mesh: _Mesh) -> dict[str, Any]:
     by_host: dict[str, VirtualService] = {}
     for vs in mesh_vs:
         for h in vs.hosts:
-            fqdn = resolve_host(h, vs.metadata.namespace)
-            if fqdn not in mesh.services:
+            host = resolve_host(h, vs.metadata.namespace)
+            # A wildcard host applies to every service it covers (§1, §2).
+            targets = [fqdn for fqdn in mesh.services if host_matches(host, fqdn)]
+            if not targets:
                 mesh.warnings.append(
                     f"VirtualService {vs.metadata.key}: host {h!r} is not a "
                     "service of the local mesh; not routed"
                 )
-            elif fqdn in by_host:
-                mesh.warnings.append(
-                    f"VirtualService {vs.metadata.key}: {fqdn} is routed by "
-                    f"{by_host[fqdn].metadata.key}; dropped (duplicate)"
-                )
-            else:
-                by_host[fqdn] = vs
+            for fqdn in targets:
+                if fqdn in by_host:
+                    mesh.warnings.append(
+                        f"VirtualService {vs.metadata.key}: {fqdn} is routed by "
+                        f"{by_host[fqdn].metadata.key}; dropped (duplicate)"
+                    )
+                else:
+                    by_host[fqdn] = vs
     vhosts = []
     for fqdn, ports in mesh.services.items():
         for port in ports:
@@ -218,7 +224,7 @@ def _inbound_route_config(proxy: ProxySpec) -> dict[str, Any]:
 def _outbound_clusters(mesh: _Mesh, endpoints: Sequence[Endpoint]) -> list[dict[str, Any]]:
     out = []
     for fqdn, ports in mesh.services.items():
-        dr = mesh.destination_rules.get(fqdn)
+        dr = mesh.rule_for(fqdn)
         for port in ports:
             out.append(outbound_cluster(fqdn, port, None, {}, dr, endpoints, mesh.warnings))
             for subset in dr.subsets if dr is not None else ():
@@ -250,7 +256,7 @@ def translate_proxy(
         if proxy.has_inbound:
             route_configs.append(_inbound_route_config(proxy))
             svc = proxy.workload.fqdn if proxy.workload and proxy.workload.service else ""
-            dr = mesh.destination_rules.get(svc)
+            dr = mesh.rule_for(svc) if svc else None
             clusters.append(inbound_cluster(proxy.inbound_port, proxy.app_port, dr))
     warnings = tuple(dict.fromkeys(mesh.warnings))  # de-duplicated, in order
     return ProxyConfig(tuple(route_configs), tuple(clusters), warnings)
