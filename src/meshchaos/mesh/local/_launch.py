@@ -1,4 +1,4 @@
-"""Launch the processes of proxy records: Envoys (bootstrap + placeholder xDS) and app hosts.
+"""Launch the Envoys of proxy records (bootstrap + placeholder xDS) and find their ports.
 
 Nothing here waits serially per process: callers spawn everything, then ``discover`` polls
 all new Envoys at once until each has written its admin address and bound its listeners.
@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from meshchaos.apps.catalog import WorkloadSpec
-from meshchaos.apps.host_client import AppHostClient
 from meshchaos.errors import MeshError
 from meshchaos.mesh.local.admin import AdminError, EnvoyAdmin
 from meshchaos.mesh.local.state import ProxyRecord, StateDir, proc_start_ticks, write_json_atomic
-from meshchaos.mesh.local.supervisor import app_host_argv, envoy_argv, spawn, spawn_piped
+from meshchaos.mesh.local.supervisor import envoy_argv, spawn
 from meshchaos.mesh.local.translate import bootstrap
 from meshchaos.mesh.local.xds import proxy_spec
 
@@ -149,20 +148,6 @@ def discover(
         time.sleep(delay)
         delay = min(delay * 1.5, 0.02)
     return exited
-
-
-def spawn_host(workers: int = 1) -> tuple[subprocess.Popen[str], AppHostClient]:
-    """Start an app host and its client (which keeps the tail of the host's stderr).
-
-    ``workers`` > 1: one host process that imports the apps once and forks that many
-    workers behind the same protocol (``meshchaos.apps._workers``).
-    """
-    # The apps speak plain HTTP on loopback only, never TLS; without CA locations,
-    # importing aiohttp skips loading the system CA bundle (~0.1 s of CPU per host, on
-    # the critical path of a mesh start).
-    env = {**os.environ, "SSL_CERT_FILE": os.devnull, "SSL_CERT_DIR": os.devnull}
-    proc = spawn_piped(app_host_argv(workers), env=env)
-    return proc, AppHostClient(proc)
 
 
 def instance_payload(rec: ProxyRecord, spec: WorkloadSpec) -> dict[str, Any]:

@@ -32,7 +32,6 @@ from meshchaos.mesh.local._launch import (
     log_tail,
     prepare_proxy,
     spawn_envoy,
-    spawn_host,
 )
 from meshchaos.mesh.local.admin import EnvoyAdmin
 from meshchaos.mesh.local.state import (
@@ -43,7 +42,7 @@ from meshchaos.mesh.local.state import (
     is_same_process,
     proc_start_ticks,
 )
-from meshchaos.mesh.local.supervisor import kill_group, sweep
+from meshchaos.mesh.local.supervisor import kill_group, spawn_app_host, sweep
 
 if TYPE_CHECKING:
     from meshchaos.mesh.local.mesh import LocalMesh
@@ -157,7 +156,8 @@ def _bring_up(
     # and the apps (an import is ~0.4 s of CPU on a mesh start).
     wanted_hosts = 1 if with_app else 0
     while len(mesh._hosts) < wanted_hosts:
-        proc, client = spawn_host(workers=min(max(app_workers, 1), len(with_app)))
+        client = spawn_app_host(min(max(app_workers, 1), len(with_app)), state_dir=sd.path)
+        proc = client.process
         mesh._hosts.append((proc, client))
         state.hosts.append(HostRecord(len(state.hosts), proc.pid, proc_start_ticks(proc.pid) or 0))
     for rec in with_app:  # the host's workers spread its instances over the cores
