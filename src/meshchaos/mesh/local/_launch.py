@@ -1,15 +1,19 @@
-"""Launch the Envoys of proxy records (bootstrap + placeholder xDS) and find their ports.
+"""Launch the Envoys of proxy records (bootstrap + placeholder xDS), find their ports, and
+the readiness probes of a mesh start (``/productpage`` through the gateway, an app behind
+its sidecar).
 
 Nothing here waits serially per process: callers spawn everything, then ``discover`` polls
 all new Envoys at once until each has written its admin address and bound its listeners.
+Every wait has a deadline.
 """
 
 from __future__ import annotations
 
+import http.client
 import os
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,7 @@ from meshchaos.mesh.local.translate import bootstrap
 from meshchaos.mesh.local.xds import proxy_spec
 
 _ROUTE_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+TITLE = b"<title>Simple Bookstore App</title>"
 
 
 def log_tail(path: Path, lines: int = 15) -> str:
@@ -158,3 +163,54 @@ def instance_payload(rec: ProxyRecord, spec: WorkloadSpec) -> dict[str, Any]:
         "env": {**spec.env, "HOSTNAME": rec.name},
         "proxy": None,
     }
+
+
+def get_productpage(port: int, deadline: float) -> str | None:
+    """GET /productpage on ``port`` until it answers 200 with Bookinfo's title.
+
+    Returns ``None`` once it does, else (at ``deadline``, a ``time.monotonic()`` value;
+    at least one attempt) the last answer or error, for the caller's message.
+    """
+    last = "no answer"
+    while True:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2.0)
+        try:
+            conn.request("GET", "/productpage")
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status == 200 and TITLE in body:
+                return None
+            last = f"HTTP {resp.status}: {body[:200]!r}"
+        except (OSError, http.client.HTTPException) as exc:
+            last = str(exc)
+        finally:
+            conn.close()
+        if time.monotonic() >= deadline:
+            return last
+        time.sleep(0.01)
+
+
+def app_answers(port: int) -> bool:
+    """True when the app behind the inbound listener on ``port`` answers (any status)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1.0)
+    try:
+        conn.request("GET", "/")
+        resp = conn.getresponse()
+        resp.read()
+        # Only a response that came from the app carries the upstream service time.
+        return resp.getheader("x-envoy-upstream-service-time") is not None
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout: float) -> None:
+    """Poll ``check()`` until it returns true, else raise MeshError naming ``what``."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while not check():
+        if time.monotonic() >= deadline:
+            raise MeshError(f"{what}: not reached within {timeout:.0f} s")
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.1)

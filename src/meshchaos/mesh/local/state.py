@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from meshchaos.apps.catalog import WorkloadSpec
+from meshchaos.errors import MeshError
 
 __all__ = [
     "HostRecord",
@@ -193,6 +194,13 @@ class StateDir:
             return MeshState.from_json(data)
         except (FileNotFoundError, ValueError, KeyError, TypeError):
             return None
+
+    def load_running(self) -> MeshState:
+        """The recorded state of a mesh that must be there; :class:`MeshError` if it is gone."""
+        state = self.load()
+        if state is None:
+            raise MeshError(f"the local mesh in {self.path} is gone (no {STATE_FILE})")
+        return state
 
     def save(self, state: MeshState) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
