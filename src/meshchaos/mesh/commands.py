@@ -69,19 +69,19 @@ def up(args: argparse.Namespace) -> int:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
+    t0 = time.monotonic()
     mesh = open_mesh(
         args.backend,
         state_dir=args.state_dir,
         kube_context=getattr(args, "kube_context", None),
         **kw,
     )
+    took = time.monotonic() - t0  # open_mesh returns once the mesh serves
     try:
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
-        ready = getattr(mesh, "ready_seconds", None)
-        took = f" in {ready:.2f} s" if ready is not None else ""
         client = mesh.client("client")
-        print(f"mesh ready{took}: gateway {mesh.gateway_url()}/productpage", flush=True)
+        print(f"mesh ready in {took:.2f} s: gateway {mesh.gateway_url()}/productpage", flush=True)
         print(f"  in-mesh client (HTTP proxy): {client.proxy_url}", flush=True)
         print(f"  state dir: {args.state_dir}   stop with Ctrl-C or 'meshchaos down'", flush=True)
         while not stop.wait(0.5):
@@ -134,7 +134,7 @@ def apply(args: argparse.Namespace) -> int:
     resources = load_files(list(args.filename))
     mesh = _attach(args)
     applied: Applied = mesh.apply(resources)
-    for warning in mesh.last_warnings:
+    for warning in applied.warnings:
         print(f"Warning: {warning}", file=sys.stderr)
     # Report as kubectl does, document by document: a resource seen earlier in the same
     # call, or in force before it, is "configured" ("unchanged" if identical).

@@ -52,11 +52,8 @@ class LocalMesh:
         """Use :meth:`start` (owner, with the ``runtime`` it started) or :meth:`attach`."""
         self._sd = state_dir
         self._runtime = runtime
-        self.startup = startup  # owner: how the start went; None when attached
-        # What the translator could not honour in the last push (e.g. a Gateway port
-        # other than 8080); `meshchaos apply` prints them, as kubectl prints warnings.
-        self.last_warnings: list[str] = []
-        self.ready_seconds = startup.ready_seconds if startup else None
+        #: How the start went (``startup.ready_seconds``); ``None`` in an attached process.
+        self.startup = startup
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -126,7 +123,11 @@ class LocalMesh:
 
     # -- config ---------------------------------------------------------------------------
     def apply(self, resources: Sequence[Resource]) -> Applied:
-        """Merge ``resources`` into the config in force and wait until every proxy runs it."""
+        """Merge ``resources`` into the config in force and wait until every proxy runs it.
+
+        The returned :class:`Applied` carries the translator's warnings: what the local
+        mesh cannot honour (e.g. a Gateway port other than 8080, a host outside the mesh).
+        """
         with self._sd.lock():
             state = self._load()
             current = {resource_id(r): r for r in xds.resources_of(state)}
@@ -136,8 +137,7 @@ class LocalMesh:
                 previous.setdefault(rid, current.get(rid))
                 current[rid] = r
             pushed = push(self._sd, state, list(current.values()))
-        self.last_warnings = list(pushed.warnings)
-        return Applied(tuple(resources), previous, pushed.version)
+        return Applied(tuple(resources), previous, pushed.version, pushed.warnings)
 
     def delete(self, applied: Applied) -> None:
         """Restore what ``applied`` replaced (or remove what it created), then wait."""
@@ -151,8 +151,7 @@ class LocalMesh:
                     current.pop(rid, None)
                 else:
                     current[rid] = prev
-            pushed = push(self._sd, state, list(current.values()))
-        self.last_warnings = list(pushed.warnings)
+            push(self._sd, state, list(current.values()))
 
     def resources(self) -> list[Resource]:
         return xds.resources_of(self._load())
