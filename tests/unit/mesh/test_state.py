@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from meshchaos.errors import MeshError
 from meshchaos.mesh.local.state import (
     SCHEMA,
     SCHEMA_VERSION,
+    LockTimeout,
     MeshState,
     ProxyRecord,
     StateDir,
@@ -177,3 +179,17 @@ def test_clear_keeps_the_lock_only_when_asked(tmp_path: Path) -> None:
     assert not any(sd.path.iterdir())
     sd.clear(remove_dir=True)
     assert not sd.path.exists()
+
+
+def test_a_lock_held_elsewhere_times_out_with_the_way_out(tmp_path: Path) -> None:
+    sd = StateDir(tmp_path)
+    with sd.lock():  # a second open file in the same process is excluded too
+        t0 = time.monotonic()
+        with (
+            pytest.raises(LockTimeout, match=r"held this lock for 0 s.*down --force"),
+            sd.lock(timeout=0.2),
+        ):
+            pass
+        assert 0.2 <= time.monotonic() - t0 < 2.0
+    with sd.lock(timeout=0.2):  # released: taken at once
+        pass

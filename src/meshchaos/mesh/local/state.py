@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ __all__ = [
     "SCHEMA",
     "SCHEMA_VERSION",
     "HostRecord",
+    "LockTimeout",
     "MeshState",
     "ProxyRecord",
     "StateDir",
@@ -49,9 +51,16 @@ __all__ = [
 STATE_FILE = "state.json"
 MESH_FILE = "mesh.json"
 LOCK_FILE = "lock"
+# Longest a lock holder may take: a start or a scale (processes, a push and its rollback,
+# each instance's readiness), with room to spare on a loaded machine.
+LOCK_TIMEOUT = 120.0
 SCHEMA = "meshchaos.local-state"
 # 1: the files before the schema was recorded (no "schema" key). 2: this layout.
 SCHEMA_VERSION = 2
+
+
+class LockTimeout(MeshError):
+    """The state dir's lock stayed held by another process past the deadline."""
 
 
 class StateError(MeshError):
@@ -201,16 +210,33 @@ class StateDir:
         return self.state_file.exists()
 
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
         """Hold the state dir's exclusive lock (owner and attached processes share it).
 
         ``flock`` locks belong to the open file, so two opens in one process exclude each
-        other too; callers must not nest this.
+        other too; callers must not nest this. Raises :class:`LockTimeout` when another
+        process holds it for ``timeout`` seconds (a dead holder releases it at once).
         """
         self.path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        path = self.path / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            deadline = time.monotonic() + timeout
+            delay = 0.001
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise LockTimeout(
+                            f"{path}: another process has held this lock for {timeout:.0f} s "
+                            "(a start, push or scale still running?); try again, or if no "
+                            f"meshchaos process should be running: 'meshchaos down --force "
+                            f"--state-dir {self.path}'"
+                        ) from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.05)
             yield
         finally:
             os.close(fd)  # closing releases the lock
@@ -232,7 +258,9 @@ class StateDir:
         except ValueError as exc:
             raise self._error("is empty" if not text.strip() else f"is not JSON ({exc})") from None
         if not isinstance(data, dict):
-            kind = {list: "an array", str: "a string", bool: "a boolean"}.get(type(data), "a number")
+            kind = {list: "an array", str: "a string", bool: "a boolean"}.get(
+                type(data), "a number"
+            )
             raise self._error(f"holds {'null' if data is None else kind}, not a JSON object")
         schema, version = data.pop("schema", None), data.pop("schema_version", None)
         writer = data.pop("meshchaos_version", None)
