@@ -212,3 +212,13 @@ def test_cli_down_prints_the_state_error_then_force_clears(
     assert f"mesh in {state_dir} stopped" in out.out
     assert "Warning:" in out.err
     assert not path.exists()
+
+
+def test_start_refuses_an_unusable_state_and_leaves_it(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    path = _corrupt(state_dir)
+    before = path.read_text()
+    with pytest.raises(StateError, match="meshchaos down --force"):
+        LocalMesh.start(state_dir)  # fails before it starts any process
+    assert path.read_text() == before
+    assert (state_dir / "proxies/gw/envoy.log").exists()
