@@ -51,10 +51,14 @@ class Procs:
         self.started.append(proc)
         return proc
 
-    def script(self, path: Path, *args: str) -> subprocess.Popen[bytes]:
-        """``python3 PATH args...`` (a console script such as ``meshchaos``) that sleeps."""
+    def script(self, path: Path, *args: str, child: str = "") -> subprocess.Popen[bytes]:
+        """``python3 PATH args...`` (a console script such as ``meshchaos``) that sleeps.
+
+        ``child``: code a forked child runs first (it may exec another command line).
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(SLEEP)
+        fork = f"import os\nif os.fork() == 0:\n    exec({child!r})\n" if child else ""
+        path.write_text(fork + SLEEP)
         proc = subprocess.Popen(
             ["python3", str(path), *args],
             executable=sys.executable,
@@ -135,6 +139,22 @@ def test_processes_naming_finds_mesh_programs_under_the_dir_only(
     found = {pid for pid, _ in processes_naming(state_dir)}
     assert ours <= found
     assert not {tail.pid, sibling.pid} & found
+
+
+def test_the_meshchaos_parent_of_a_mesh_process_counts_though_it_names_no_dir(
+    tmp_path: Path, procs: Procs
+) -> None:
+    state_dir = tmp_path / "state"
+    # `meshchaos up` with the default state dir: its argv names no dir, its Envoy does.
+    envoy_argv = ["envoy", "-c", SLEEP, f"{state_dir}/proxies/gw/bootstrap.json"]
+    # The test's interpreter by path: a child's sys.executable follows its made-up argv[0].
+    code = f"import os\nos.execv({sys.executable!r}, {envoy_argv!r})\n"
+    owner = procs.script(tmp_path / "bin/meshchaos", "up", child=code)
+    _wait_listed(state_dir, {owner.pid})
+    assert len(processes_naming(state_dir)) == 2  # the owner and its Envoy
+    killed = sweep_by_cmdline(state_dir)
+    assert owner.pid in killed
+    assert processes_naming(state_dir) == []
 
 
 def test_sweep_by_cmdline_kills_process_groups_and_spares_bystanders(

@@ -53,16 +53,20 @@ def _names_dir(pid: int, argv: Sequence[str], state_dir: Path) -> bool:
     return False
 
 
+def _parent(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat[stat.rfind(")") + 2 :].split()[1])
+
+
 def _ancestors() -> set[int]:
     """This process and its ancestors: a sweep never kills the shell that runs it."""
     out, pid = set(), os.getpid()
     while pid > 1 and pid not in out:
         out.add(pid)
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            break
-        pid = int(stat[stat.rfind(")") + 2 :].split()[1])
+        pid = _parent(pid)
     return out
 
 
@@ -76,16 +80,23 @@ def processes_naming(state_dir: Path) -> list[tuple[int, int]]:
     """(pid, start ticks) of the live Envoys and meshchaos processes naming ``state_dir``.
 
     Read from ``/proc/*/cmdline``: Envoys name their bootstrap inside the state dir, app
-    hosts carry ``--state-dir``, and so does ``meshchaos up --state-dir``. Never this
-    process or its ancestors.
+    hosts carry ``--state-dir``, and so does ``meshchaos up --state-dir``. The meshchaos
+    process that started them (their parent) counts too, since ``meshchaos up`` without
+    ``--state-dir`` does not name its dir. Never this process or its ancestors.
     """
     skip = _ancestors()
-    found = []
+    found: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) in skip:
             continue
         pid = int(entry.name)
         ticks = proc_start_ticks(pid)
         if ticks is not None and looks_like_ours(pid, state_dir):
-            found.append((pid, ticks))
-    return sorted(found)
+            found[pid] = ticks
+    for pid in list(found):
+        parent = _parent(pid)
+        ticks = proc_start_ticks(parent)
+        known = parent <= 1 or parent in skip or parent in found
+        if not known and ticks is not None and _is_mesh_program(proc_cmdline(parent)):
+            found[parent] = ticks
+    return sorted(found.items())
