@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("down", help="stop the mesh and remove everything it left")
     _state_dir(p)
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="also when the state is unreadable or another version's: kill every process "
+        "whose command line names the state dir, then remove the state",
+    )
 
     for verb, what in (("apply", "apply Istio resources"), ("delete", "delete Istio resources")):
         p = sub.add_parser(verb, help=f"{what}; returns once every proxy runs the new config")

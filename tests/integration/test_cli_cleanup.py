@@ -8,11 +8,14 @@ does not check, and this module does, from the outside the way a user would see 
   ``up`` (snapshotted while it runs) and anything whose command line names the state dir
   (scanned in /proc);
 * every TCP port the state recorded is unbound afterwards, also after ``down``;
-* SIGKILL of ``up`` followed by the *CLI's* next ``up`` and ``down`` in the same dir.
+* SIGKILL of ``up`` followed by the *CLI's* next ``up`` and ``down`` in the same dir;
+* ``down`` refuses an unusable state.json with a clear error, and ``down --force`` sweeps
+  that mesh by command line.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -194,3 +197,49 @@ def test_sigkill_then_next_up_and_down_leave_no_process_or_port(
     _down(state_dir)
     assert nxt.proc.wait(timeout=15) == 0, nxt.out.text()
     _assert_nothing_left(state_dir, killed, nxt)
+
+
+def _corrupt(state_file: Path, how: str) -> None:
+    if how == "torn":
+        state_file.write_text(state_file.read_text()[:40])
+    else:  # as a meshchaos from before the state schema wrote it
+        data = json.loads(state_file.read_text())
+        for key in ("schema", "schema_version", "meshchaos_version"):
+            del data[key]
+        state_file.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("how", ["torn", "unversioned"])
+def test_down_force_sweeps_a_mesh_whose_state_is_unusable(
+    up_cli: tuple[Path, list[Up]], how: str
+) -> None:
+    state_dir, runs = up_cli
+    run = _start(state_dir, runs)
+    state_file = state_dir / "state.json"
+    _corrupt(state_file, how)
+    refused = subprocess.run(
+        [*MESHCHAOS, "down", "--state-dir", str(state_dir)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(f"meshchaos down: {state_file}: "), refused.stderr
+    assert "meshchaos down --force" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert run.proc.poll() is None  # nothing was touched
+    forced = subprocess.run(
+        [*MESHCHAOS, "down", "--force", "--state-dir", str(state_dir)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert forced.returncode == 0, forced.stderr
+    assert "stopped (swept" in forced.stdout
+    # `up --state-dir DIR` names the dir too: it is swept with its mesh.
+    assert run.proc.wait(timeout=15) == -signal.SIGKILL, run.out.text()
+    _assert_nothing_left(state_dir, run)
+    assert state_dir.is_dir()
+    assert not any(state_dir.iterdir())

@@ -7,7 +7,8 @@
 * ``productpage``, ``details``, ``reviews``, ``ratings``, ``httpbin``: one app each,
   built by ``make_app(env, outbound) -> aiohttp.web.Application``.
 * ``host`` / ``host_client``: many app instances in one process, driven over
-  JSON lines (``spawn_app_host()`` returns an ``AppHostClient``).
+  JSON lines (``meshchaos.mesh.local.supervisor.spawn_app_host()`` starts one and
+  returns its ``AppHostClient``).
 
 Env ``MESHCHAOS_TIMEOUT_SCALE`` (per instance) scales the apps' hard-coded durations
 for fast tests; ``MESHCHAOS_SEED`` seeds their randomness. Nothing is imported here,

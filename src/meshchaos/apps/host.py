@@ -271,14 +271,23 @@ def _serve_forever() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m meshchaos.apps.host [--workers N]``."""
+    """Entry point of ``python -m meshchaos.apps.host [--workers N] [--state-dir DIR]``.
+
+    ``--state-dir`` is a name tag only: the mesh's state dir on the host's command line
+    lets ``meshchaos down --force`` find the host when the mesh's state is lost.
+    """
     args = sys.argv[1:] if argv is None else argv
     workers = 1
-    if args[:1] == ["--workers"] and len(args) == 2 and args[1].isdigit():
-        workers = int(args[1])
-    elif args:
-        print(f"usage: python -m meshchaos.apps.host [--workers N]; got {args}", file=sys.stderr)
-        return 2
+    rest = list(args)
+    while rest:
+        flag, value = rest[0], rest[1] if len(rest) > 1 else ""
+        if flag == "--workers" and value.isdigit():
+            workers = int(value)
+        elif flag != "--state-dir" or not value:
+            usage = "usage: python -m meshchaos.apps.host [--workers N] [--state-dir DIR]"
+            print(f"{usage}; got {args}", file=sys.stderr)
+            return 2
+        del rest[:2]
     if workers <= 1:
         _preloader.start()
         return _serve_forever()

@@ -1,6 +1,9 @@
 """Drive an app host (``python -m meshchaos.apps.host``) from synchronous code.
 
-    client = spawn_app_host()
+The process is started by the local mesh's supervisor (every child of the mesh starts
+there, in its own process group and dying with its parent)::
+
+    client = meshchaos.mesh.local.supervisor.spawn_app_host()
     ports = client.start([{"id": "reviews-v2-0", "app": "reviews", "env": {...}}])
     client.set_proxies({"reviews-v2-0": "http://127.0.0.1:41000"})
     ...
@@ -17,7 +20,6 @@ import contextlib
 import json
 import queue
 import subprocess
-import sys
 import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -180,26 +182,3 @@ class AppHostClient:
                 self._stderr.append(line)
         except (OSError, ValueError):
             pass
-
-
-def spawn_app_host(
-    *, popen_kwargs: Mapping[str, Any] | None = None, timeout: float = DEFAULT_TIMEOUT_S
-) -> AppHostClient:
-    """Start ``python -m meshchaos.apps.host`` with pipes; ``popen_kwargs`` add or override.
-
-    Pass for example ``{"process_group": 0}`` to keep it out of the terminal's signals,
-    or ``{"env": {...}}``.
-    """
-    kwargs: dict[str, Any] = {
-        "stdin": subprocess.PIPE,
-        "stdout": subprocess.PIPE,
-        "stderr": subprocess.PIPE,
-        "text": True,
-        "bufsize": 1,
-    }
-    kwargs.update(popen_kwargs or {})
-    kwargs["text"] = True  # the client reads and writes str lines
-    process: subprocess.Popen[str] = subprocess.Popen(
-        [sys.executable, "-m", "meshchaos.apps.host"], **kwargs
-    )
-    return AppHostClient(process, timeout=timeout)

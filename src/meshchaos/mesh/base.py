@@ -18,12 +18,16 @@ class Applied:
     """What one ``apply`` changed, so that ``delete`` can restore the state before it.
 
     ``previous`` maps ``Kind namespace/name`` to the resource it replaced, or ``None``
-    when the resource did not exist before.
+    when the resource did not exist before. ``version``: the config version the proxies
+    run. ``warnings``: what the backend cannot honour in the config now in force (valid
+    Istio it does not implement, e.g. a host outside the mesh), one line each, as
+    ``kubectl apply`` prints warnings; empty when it honours all of it.
     """
 
     resources: tuple[Resource, ...]
     previous: dict[str, Resource | None] = field(default_factory=dict)
     version: str = ""
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ Errors meant for the user are raised as :class:`MeshChaosError`; ``cli.main`` pr
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import signal
 import sys
@@ -26,8 +25,6 @@ if TYPE_CHECKING:
     from meshchaos.mesh.local.mesh import LocalMesh
 
 __all__ = ["apply", "delete", "down", "get", "stats", "status", "up"]
-
-DOWN_TIMEOUT = 10.0  # seconds the owner gets to tear down after SIGTERM
 
 _KIND_ALIASES = {
     "virtualservices": (VirtualService,),
@@ -69,19 +66,19 @@ def up(args: argparse.Namespace) -> int:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
+    t0 = time.monotonic()
     mesh = open_mesh(
         args.backend,
         state_dir=args.state_dir,
         kube_context=getattr(args, "kube_context", None),
         **kw,
     )
+    took = time.monotonic() - t0  # open_mesh returns once the mesh serves
     try:
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
-        ready = getattr(mesh, "ready_seconds", None)
-        took = f" in {ready:.2f} s" if ready is not None else ""
         client = mesh.client("client")
-        print(f"mesh ready{took}: gateway {mesh.gateway_url()}/productpage", flush=True)
+        print(f"mesh ready in {took:.2f} s: gateway {mesh.gateway_url()}/productpage", flush=True)
         print(f"  in-mesh client (HTTP proxy): {client.proxy_url}", flush=True)
         print(f"  state dir: {args.state_dir}   stop with Ctrl-C or 'meshchaos down'", flush=True)
         while not stop.wait(0.5):
@@ -94,29 +91,17 @@ def up(args: argparse.Namespace) -> int:
 
 
 def down(args: argparse.Namespace) -> int:
-    """Ask the owner of the mesh in ``--state-dir`` to stop, wait, then sweep what is left."""
-    from meshchaos.mesh.local.state import StateDir, is_same_process
-    from meshchaos.mesh.local.supervisor import sweep
+    """Stop the mesh in ``--state-dir`` (see :meth:`LocalMesh.down`); ``--force`` sweeps
+    a mesh whose state is unreadable or foreign by command line."""
+    from meshchaos.mesh.local.mesh import LocalMesh
 
-    sd = StateDir(args.state_dir)
-    state = sd.load()
-    if state is None:
+    result = LocalMesh.down(args.state_dir, force=args.force)
+    if result.unreadable:
+        print(f"Warning: {result.unreadable}", file=sys.stderr)
+    if not result.found and not result.swept:
         print(f"no mesh in {args.state_dir}")
         return 0
-    if is_same_process(state.owner_pid, state.owner_start_ticks):
-        os.kill(state.owner_pid, signal.SIGTERM)
-        deadline = time.monotonic() + DOWN_TIMEOUT
-        while is_same_process(state.owner_pid, state.owner_start_ticks):
-            if time.monotonic() >= deadline:
-                raise MeshError(
-                    f"the mesh owner (pid {state.owner_pid}) did not stop within "
-                    f"{DOWN_TIMEOUT:.0f} s of SIGTERM; its children die with it (kill it)"
-                )
-            time.sleep(0.02)
-    killed = sweep(sd, sd.load())  # leftovers of an owner that died without cleaning up
-    with sd.lock():
-        sd.clear(remove_dir=False)
-    extra = f" (swept {len(killed)} leftover processes)" if killed else ""
+    extra = f" (swept {len(result.swept)} leftover processes)" if result.swept else ""
     print(f"mesh in {args.state_dir} stopped{extra}")
     return 0
 
@@ -134,7 +119,7 @@ def apply(args: argparse.Namespace) -> int:
     resources = load_files(list(args.filename))
     mesh = _attach(args)
     applied: Applied = mesh.apply(resources)
-    for warning in mesh.last_warnings:
+    for warning in applied.warnings:
         print(f"Warning: {warning}", file=sys.stderr)
     # Report as kubectl does, document by document: a resource seen earlier in the same
     # call, or in force before it, is "configured" ("unchanged" if identical).

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from meshchaos.apps.host_client import AppHostClient, spawn_app_host
+from meshchaos.apps.host_client import AppHostClient
 from meshchaos.errors import MeshError
+from meshchaos.mesh.local.supervisor import spawn_app_host
 
 
 @pytest.fixture

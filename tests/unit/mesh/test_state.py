@@ -1,18 +1,26 @@
-"""The state dir: serialisation, the mesh.json contract, process identity, clearing."""
+"""The state dir: serialisation, schema checks, the mesh.json contract, process identity,
+clearing."""
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
 
+import meshchaos
 from meshchaos.apps.catalog import DEFAULT_WORKLOADS
+from meshchaos.errors import MeshError
 from meshchaos.mesh.local.state import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    LockTimeout,
     MeshState,
     ProxyRecord,
     StateDir,
+    StateError,
     is_same_process,
     proc_cmdline,
     proc_start_ticks,
@@ -62,12 +70,90 @@ def test_mesh_json_has_the_keys_the_load_cli_reads(tmp_path: Path) -> None:
     }
 
 
-@pytest.mark.parametrize(
-    "content", ["", "{", '{"owner_pid": 1}', "[]"], ids=["empty", "torn", "partial", "list"]
-)
-def test_unreadable_state_loads_as_none(tmp_path: Path, content: str) -> None:
-    (tmp_path / "state.json").write_text(content)
+def test_no_state_file_loads_as_none(tmp_path: Path) -> None:
     assert StateDir(tmp_path).load() is None
+    assert StateDir(tmp_path / "missing").load() is None
+
+
+def test_state_json_records_its_schema_and_writer(tmp_path: Path) -> None:
+    sd = StateDir(tmp_path)
+    sd.save(_state())
+    data = json.loads(sd.state_file.read_text())
+    assert data["schema"] == SCHEMA == "meshchaos.local-state"
+    assert data["schema_version"] == SCHEMA_VERSION
+    assert data["meshchaos_version"] == meshchaos.__version__
+
+
+def _saved(tmp_path: Path, **changes: object) -> None:
+    """A state.json as this meshchaos writes it, with top-level keys changed (None: drop)."""
+    StateDir(tmp_path).save(_state())
+    data = json.loads((tmp_path / "state.json").read_text())
+    for key, value in changes.items():
+        if value is None:
+            del data[key]
+        else:
+            data[key] = value
+    (tmp_path / "state.json").write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    ("content", "found"),
+    [
+        ("", "is empty"),
+        ("{", "is not JSON"),
+        ("[]", "holds an array, not a JSON object"),
+        ("null", "holds null, not a JSON object"),
+        ('{"owner_pid": 1}', "has no schema"),
+        (b"\xff\xfe{", "cannot be read"),
+    ],
+    ids=["empty", "torn", "list", "null", "partial-unversioned", "binary"],
+)
+def test_unreadable_state_raises_naming_file_found_expected_and_the_fix(
+    tmp_path: Path, content: str | bytes, found: str
+) -> None:
+    path = tmp_path / "state.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(StateError) as info:
+        StateDir(tmp_path).load()
+    message = str(info.value)
+    assert message.startswith(f"{path}: {found}")
+    assert (
+        f"expected a meshchaos state file, schema 'meshchaos.local-state' version {SCHEMA_VERSION}"
+    )
+    assert f"'meshchaos down --force --state-dir {tmp_path}'" in message
+    assert isinstance(info.value, MeshError)  # the CLI prints it as one line, no traceback
+    assert info.value.path == path
+
+
+@pytest.mark.parametrize(
+    ("changes", "found"),
+    [
+        (
+            {"schema_version": SCHEMA_VERSION + 1, "meshchaos_version": "9.0"},
+            "version 3, written by meshchaos 9.0",
+        ),
+        ({"schema": "something.else"}, "has schema 'something.else'"),
+        ({"schema": None, "schema_version": None, "meshchaos_version": None}, "has no schema"),
+        ({"workloads": None}, "is a damaged schema 2 state file (missing key 'workloads')"),
+        ({"proxies": {"x": {"bogus": 1}}}, "is a damaged schema 2 state file"),
+    ],
+    ids=["newer", "foreign", "unversioned", "missing-key", "bad-record"],
+)
+def test_a_state_of_another_schema_or_damaged_raises(
+    tmp_path: Path, changes: dict[str, object], found: str
+) -> None:
+    _saved(tmp_path, **changes)
+    with pytest.raises(StateError, match="meshchaos down --force") as info:
+        StateDir(tmp_path).load()
+    assert found in str(info.value)
+
+
+def test_a_state_of_another_meshchaos_version_with_the_same_schema_loads(tmp_path: Path) -> None:
+    _saved(tmp_path, meshchaos_version="0.0.1")
+    assert StateDir(tmp_path).load() == _state()
 
 
 def test_process_identity_tells_a_reused_pid_apart() -> None:
@@ -93,3 +179,17 @@ def test_clear_keeps_the_lock_only_when_asked(tmp_path: Path) -> None:
     assert not any(sd.path.iterdir())
     sd.clear(remove_dir=True)
     assert not sd.path.exists()
+
+
+def test_a_lock_held_elsewhere_times_out_with_the_way_out(tmp_path: Path) -> None:
+    sd = StateDir(tmp_path)
+    with sd.lock():  # a second open file in the same process is excluded too
+        t0 = time.monotonic()
+        with (
+            pytest.raises(LockTimeout, match=r"held this lock for 0 s.*down --force"),
+            sd.lock(timeout=0.2),
+        ):
+            pass
+        assert 0.2 <= time.monotonic() - t0 < 2.0
+    with sd.lock(timeout=0.2):  # released: taken at once
+        pass

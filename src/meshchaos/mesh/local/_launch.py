@@ -1,28 +1,32 @@
-"""Launch the processes of proxy records: Envoys (bootstrap + placeholder xDS) and app hosts.
+"""Launch the Envoys of proxy records (bootstrap + placeholder xDS), find their ports, and
+the readiness probes of a mesh start (``/productpage`` through the gateway, an app behind
+its sidecar).
 
 Nothing here waits serially per process: callers spawn everything, then ``discover`` polls
 all new Envoys at once until each has written its admin address and bound its listeners.
+Every wait has a deadline.
 """
 
 from __future__ import annotations
 
+import http.client
 import os
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from meshchaos.apps.catalog import WorkloadSpec
-from meshchaos.apps.host_client import AppHostClient
 from meshchaos.errors import MeshError
 from meshchaos.mesh.local.admin import AdminError, EnvoyAdmin
 from meshchaos.mesh.local.state import ProxyRecord, StateDir, proc_start_ticks, write_json_atomic
-from meshchaos.mesh.local.supervisor import app_host_argv, envoy_argv, spawn, spawn_piped
+from meshchaos.mesh.local.supervisor import envoy_argv, spawn
 from meshchaos.mesh.local.translate import bootstrap
 from meshchaos.mesh.local.xds import proxy_spec
 
 _ROUTE_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+TITLE = b"<title>Simple Bookstore App</title>"
 
 
 def log_tail(path: Path, lines: int = 15) -> str:
@@ -151,20 +155,6 @@ def discover(
     return exited
 
 
-def spawn_host(workers: int = 1) -> tuple[subprocess.Popen[str], AppHostClient]:
-    """Start an app host and its client (which keeps the tail of the host's stderr).
-
-    ``workers`` > 1: one host process that imports the apps once and forks that many
-    workers behind the same protocol (``meshchaos.apps._workers``).
-    """
-    # The apps speak plain HTTP on loopback only, never TLS; without CA locations,
-    # importing aiohttp skips loading the system CA bundle (~0.1 s of CPU per host, on
-    # the critical path of a mesh start).
-    env = {**os.environ, "SSL_CERT_FILE": os.devnull, "SSL_CERT_DIR": os.devnull}
-    proc = spawn_piped(app_host_argv(workers), env=env)
-    return proc, AppHostClient(proc)
-
-
 def instance_payload(rec: ProxyRecord, spec: WorkloadSpec) -> dict[str, Any]:
     """The app host's ``start`` entry for one instance (``HOSTNAME`` as in a pod)."""
     return {
@@ -173,3 +163,54 @@ def instance_payload(rec: ProxyRecord, spec: WorkloadSpec) -> dict[str, Any]:
         "env": {**spec.env, "HOSTNAME": rec.name},
         "proxy": None,
     }
+
+
+def get_productpage(port: int, deadline: float) -> str | None:
+    """GET /productpage on ``port`` until it answers 200 with Bookinfo's title.
+
+    Returns ``None`` once it does, else (at ``deadline``, a ``time.monotonic()`` value;
+    at least one attempt) the last answer or error, for the caller's message.
+    """
+    last = "no answer"
+    while True:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2.0)
+        try:
+            conn.request("GET", "/productpage")
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status == 200 and TITLE in body:
+                return None
+            last = f"HTTP {resp.status}: {body[:200]!r}"
+        except (OSError, http.client.HTTPException) as exc:
+            last = str(exc)
+        finally:
+            conn.close()
+        if time.monotonic() >= deadline:
+            return last
+        time.sleep(0.01)
+
+
+def app_answers(port: int) -> bool:
+    """True when the app behind the inbound listener on ``port`` answers (any status)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1.0)
+    try:
+        conn.request("GET", "/")
+        resp = conn.getresponse()
+        resp.read()
+        # Only a response that came from the app carries the upstream service time.
+        return resp.getheader("x-envoy-upstream-service-time") is not None
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout: float) -> None:
+    """Poll ``check()`` until it returns true, else raise MeshError naming ``what``."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while not check():
+        if time.monotonic() >= deadline:
+            raise MeshError(f"{what}: not reached within {timeout:.0f} s")
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.1)

@@ -9,26 +9,34 @@ owner holds the app hosts' pipes. Config pushes are serialised by the state dir'
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from meshchaos.apps.catalog import DEFAULT_WORKLOADS, WorkloadSpec
 from meshchaos.apps.facts import INGRESS_GATEWAY
-from meshchaos.apps.host_client import AppHostClient
 from meshchaos.errors import MeshError
 from meshchaos.istio.model import Resource, resource_id
+from meshchaos.istio.parse import load_files
 from meshchaos.manifests import baseline_paths
 from meshchaos.mesh.base import Applied, MeshClient, ProxyStatus
-from meshchaos.mesh.local import _lifecycle, xds
-from meshchaos.mesh.local._launch import log_tail
+from meshchaos.mesh.local import _down, xds
+from meshchaos.mesh.local._down import Down
+from meshchaos.mesh.local._push import push
 from meshchaos.mesh.local.admin import AdminError, EnvoyAdmin
+from meshchaos.mesh.local.runtime import DEFAULT_APP_WORKERS, LocalRuntime
 from meshchaos.mesh.local.state import MeshState, StateDir, is_same_process
 
-__all__ = ["LocalMesh"]
-SYNC_TIMEOUT = 10.0  # seconds for every proxy to run a pushed config
+__all__ = ["Down", "LocalMesh", "Startup"]
+
+
+@dataclass(frozen=True)
+class Startup:
+    """How :meth:`LocalMesh.start` went: its :attr:`LocalMesh.startup`."""
+
+    ready_seconds: float  # from the call to the first 200 /productpage through the gateway
 
 
 class LocalMesh:
@@ -36,17 +44,18 @@ class LocalMesh:
 
     backend = "local"
 
-    def __init__(self, state_dir: StateDir, *, owner: bool) -> None:
+    def __init__(
+        self,
+        state_dir: StateDir,
+        *,
+        runtime: LocalRuntime | None = None,
+        startup: Startup | None = None,
+    ) -> None:
+        """Use :meth:`start` (owner, with the ``runtime`` it started) or :meth:`attach`."""
         self._sd = state_dir
-        self._owner = owner
-        self._closed = False
-        self._user_dir = True  # never remove a dir we did not create
-        self._envoys: dict[str, subprocess.Popen[bytes]] = {}
-        self._hosts: list[tuple[subprocess.Popen[str], AppHostClient]] = []
-        # What the translator could not honour in the last push (e.g. a Gateway port
-        # other than 8080); `meshchaos apply` prints them, as kubectl prints warnings.
-        self.last_warnings: list[str] = []
-        self.ready_seconds: float | None = None  # owner: start() to first 200 /productpage
+        self._runtime = runtime
+        #: How the start went (``startup.ready_seconds``); ``None`` in an attached process.
+        self.startup = startup
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -58,7 +67,7 @@ class LocalMesh:
         envoy_concurrency: int = 1,
         baseline: Sequence[Path] | None = None,
         precise_timers: bool = True,
-        app_workers: int = _lifecycle.DEFAULT_APP_WORKERS,
+        app_workers: int = DEFAULT_APP_WORKERS,
         timeout: float = 10.0,
     ) -> LocalMesh:
         """Start a mesh and return once ``/productpage`` is served through the gateway.
@@ -71,19 +80,20 @@ class LocalMesh:
         sidecars default to 2, which loosens circuit-breaker limits). ``app_workers``: the
         app host forks this many worker processes after importing the apps once.
         """
-        if baseline is None:
-            baseline = baseline_paths()
-        mesh = cls(StateDir(Path("/nonexistent")), owner=True)  # replaced by _lifecycle.start
-        return _lifecycle.start(
-            mesh,
+        t0 = time.monotonic()
+        # An invalid baseline fails before anything starts.
+        resources = load_files(list(baseline_paths() if baseline is None else baseline))
+        runtime = LocalRuntime.start(
             state_dir,
             tuple(workloads),
+            resources,
             envoy_concurrency=envoy_concurrency,
-            baseline=list(baseline),
             precise_timers=precise_timers,
             app_workers=app_workers,
             timeout=timeout,
         )
+        startup = Startup(ready_seconds=time.monotonic() - t0)
+        return cls(runtime.state_dir, runtime=runtime, startup=startup)
 
     @classmethod
     def attach(cls, state_dir: Path) -> LocalMesh:
@@ -95,7 +105,18 @@ class LocalMesh:
                 f"no local mesh is running in {sd.path}: start one with "
                 f"'meshchaos up --state-dir {state_dir}'"
             )
-        return cls(sd, owner=False)
+        return cls(sd)
+
+    @staticmethod
+    def down(state_dir: Path, *, force: bool = False) -> Down:
+        """Stop the mesh in ``state_dir`` from any process and remove its state.
+
+        The live owner is asked to stop (SIGTERM); what a dead owner left is swept. A
+        state file that cannot be used raises :class:`StateError` unless ``force``, which
+        also kills, with their process groups, all processes whose command line names
+        ``state_dir`` (a mesh of another meshchaos version, or one whose state is lost).
+        """
+        return _down.down(state_dir, force=force)
 
     @property
     def state_dir(self) -> Path:
@@ -103,7 +124,7 @@ class LocalMesh:
 
     @property
     def is_owner(self) -> bool:
-        return self._owner
+        return self._runtime is not None
 
     def __enter__(self) -> LocalMesh:
         return self
@@ -115,7 +136,11 @@ class LocalMesh:
 
     # -- config ---------------------------------------------------------------------------
     def apply(self, resources: Sequence[Resource]) -> Applied:
-        """Merge ``resources`` into the config in force and wait until every proxy runs it."""
+        """Merge ``resources`` into the config in force and wait until every proxy runs it.
+
+        The returned :class:`Applied` carries the translator's warnings: what the local
+        mesh cannot honour (e.g. a Gateway port other than 8080, a host outside the mesh).
+        """
         with self._sd.lock():
             state = self._load()
             current = {resource_id(r): r for r in xds.resources_of(state)}
@@ -124,8 +149,8 @@ class LocalMesh:
                 rid = resource_id(r)
                 previous.setdefault(rid, current.get(rid))
                 current[rid] = r
-            version = self.push(state, list(current.values()))
-        return Applied(tuple(resources), previous, version)
+            pushed = push(self._sd, state, list(current.values()))
+        return Applied(tuple(resources), previous, pushed.version, pushed.warnings)
 
     def delete(self, applied: Applied) -> None:
         """Restore what ``applied`` replaced (or remove what it created), then wait."""
@@ -139,66 +164,10 @@ class LocalMesh:
                     current.pop(rid, None)
                 else:
                     current[rid] = prev
-            self.push(state, list(current.values()))
+            push(self._sd, state, list(current.values()))
 
     def resources(self) -> list[Resource]:
         return xds.resources_of(self._load())
-
-    def push(
-        self,
-        state: MeshState,
-        resources: Sequence[Resource],
-        *,
-        timeout: float = SYNC_TIMEOUT,
-        fresh: bool = False,
-    ) -> str:
-        """Translate for every proxy, write what changed, wait for it; caller holds the lock.
-
-        On failure the previous files are restored (under a newer version) and a
-        :class:`MeshError` names the proxies that did not sync, with their log tails and
-        rejection counters. On success ``state`` records ``resources`` and is saved.
-        """
-        state.version += 1
-        version = str(state.version)
-        rendered, self.last_warnings = xds.render(state, resources, version)
-        admins = self._admins(state)
-        # fresh: Envoys that just started have rejected nothing; skip asking each of them.
-        rejected_before = {n: 0 for n in admins} if fresh else xds.rejection_counts(admins)
-        expect: dict[str, xds.ExpectedVersions] = {}
-        previous = {}
-        for name, files in rendered.items():
-            expect[name], previous[name] = xds.write_changed(self._sd.xds_dir(name), files)
-        expect = {n: e for n, e in expect.items() if n in admins}
-        missing = xds.wait_synced(admins, expect, timeout, rejected_before)
-        if missing:
-            detail = self._diagnose(state, missing)
-            state.version += 1
-            back = {
-                name: xds.restore(self._sd.xds_dir(name), prev, str(state.version))
-                for name, prev in previous.items()
-            }
-            self._sd.save(state)  # the version moved on; the resources did not change
-            xds.wait_synced(admins, {n: e for n, e in back.items() if n in admins}, timeout)
-            raise MeshError(
-                f"config version {version} was rejected by or not running on "
-                f"{', '.join(missing)} (deadline {timeout:.0f} s); rolled back to the previous "
-                f"config.\n{detail}"
-            )
-        state.resources = [{"source": r.source, "raw": r.raw} for r in resources]
-        self._sd.save(state)
-        return version
-
-    def _diagnose(self, state: MeshState, names: Sequence[str]) -> str:
-        lines = []
-        for name in names[:3]:
-            rec = state.proxies[name]
-            try:
-                rejected = EnvoyAdmin(rec.admin).rejections() or "none"
-            except AdminError as exc:
-                rejected = f"admin unreachable ({exc})"
-            lines.append(f"  {name}: update_rejected: {rejected}; log tail:")
-            lines.append(log_tail(self._sd.proxy_dir(name) / "envoy.log"))
-        return "\n".join(lines)
 
     # -- queries ----------------------------------------------------------------------------
     def gateway_url(self) -> str:
@@ -260,60 +229,31 @@ class LocalMesh:
 
     def app_records(self, instance: str) -> list[dict[str, object]]:
         """What app instance ``instance`` (e.g. ``httpbin-v2-0``) recorded (owner only)."""
-        rec = self._require_owner("app_records").proxies.get(instance)
-        if rec is None or rec.host is None:
-            raise MeshError(f"no app instance {instance!r}")
-        return list(self._hosts[rec.host][1].records(instance))
+        return self._owned("app_records").app_records(instance)
 
     # -- chaos (owner only) -----------------------------------------------------------------
     def kill(self, workload: str, instance: int = 0) -> None:
-        with self._sd.lock():
-            _lifecycle.kill(self, self._require_owner("kill"), f"{workload}-{instance}")
+        self._owned("kill").kill(f"{workload}-{instance}")
 
     def restart(self, workload: str, instance: int = 0) -> None:
-        with self._sd.lock():
-            _lifecycle.restart(self, self._require_owner("restart"), f"{workload}-{instance}")
+        self._owned("restart").restart(f"{workload}-{instance}")
 
     def scale(self, workload: str, replicas: int) -> None:
-        if replicas < 0:
-            raise MeshError(f"replicas must be >= 0, got {replicas}")
-        with self._sd.lock():
-            _lifecycle.scale(self, self._require_owner("scale"), workload, replicas)
+        self._owned("scale").scale(workload, replicas)
 
     def close(self) -> None:
         """Owner: stop every process and remove the state (idempotent). Attached: no-op."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._owner:
-            _lifecycle.teardown(self)
+        if self._runtime is not None:
+            self._runtime.close()
 
-    # -- helpers shared with _lifecycle ---------------------------------------------------------
+    # -- helpers ------------------------------------------------------------------------------
     def _load(self) -> MeshState:
-        state = self._sd.load()
-        if state is None:
-            raise MeshError(f"the local mesh in {self._sd.path} is gone (no state.json)")
-        return state
+        return self._sd.load_running()
 
-    def _require_owner(self, what: str) -> MeshState:
-        if not self._owner:
+    def _owned(self, what: str) -> LocalRuntime:
+        if self._runtime is None:
             raise MeshError(
                 f"{what} needs the process that started the mesh; this one is attached "
                 f"to {self._sd.path}"
             )
-        if self._closed:
-            raise MeshError(f"{what}: the mesh is closed")
-        return self._load()
-
-    def _admins(self, state: MeshState) -> Mapping[str, EnvoyAdmin]:
-        return {n: EnvoyAdmin(r.admin) for n, r in state.proxies.items() if r.alive and r.admin}
-
-    def wait_until(self, what: str, check: Callable[[], bool], timeout: float) -> None:
-        """Poll ``check()`` until it returns true, else raise MeshError naming ``what``."""
-        deadline = time.monotonic() + timeout
-        delay = 0.005
-        while not check():
-            if time.monotonic() >= deadline:
-                raise MeshError(f"{what}: not reached within {timeout:.0f} s")
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.1)
+        return self._runtime

@@ -8,7 +8,11 @@ Layout of a state dir (``.meshchaos/`` by default)::
     proxies/NAME/  bootstrap.json, admin.txt, envoy.log and xds/ (the files Envoy watches)
 
 ``state.json`` is the single source of truth: the owner and attached processes (``meshchaos
-apply`` in another terminal) read it, change it and write it back under the lock.
+apply`` in another terminal) read it, change it and write it back under the lock. It
+carries its schema (``"schema": "meshchaos.local-state"``, ``"schema_version"``) and the
+meshchaos version that wrote it. A file that cannot be read, or that another state schema
+wrote, raises :class:`StateError` (what was found, what was expected, and that
+``meshchaos down --force`` clears it); it is never taken for "no mesh".
 """
 
 from __future__ import annotations
@@ -19,19 +23,26 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from meshchaos import __version__
 from meshchaos.apps.catalog import WorkloadSpec
+from meshchaos.errors import MeshError
 from meshchaos.mesh.local.service_registry import GATEWAY_LISTENER
 
 __all__ = [
+    "SCHEMA",
+    "SCHEMA_VERSION",
     "HostRecord",
+    "LockTimeout",
     "MeshState",
     "ProxyRecord",
     "StateDir",
+    "StateError",
     "is_same_process",
     "proc_cmdline",
     "proc_start_ticks",
@@ -41,6 +52,33 @@ __all__ = [
 STATE_FILE = "state.json"
 MESH_FILE = "mesh.json"
 LOCK_FILE = "lock"
+# Longest a lock holder may take: a start or a scale (processes, a push and its rollback,
+# each instance's readiness), with room to spare on a loaded machine.
+LOCK_TIMEOUT = 120.0
+SCHEMA = "meshchaos.local-state"
+# 1: the files before the schema was recorded (no "schema" key). 2: this layout.
+SCHEMA_VERSION = 2
+
+
+class LockTimeout(MeshError):
+    """The state dir's lock stayed held by another process past the deadline."""
+
+
+class StateError(MeshError):
+    """``state.json`` exists but cannot be used: unreadable, or another schema's.
+
+    The message names the file, what was found and what was expected, and the way out.
+    """
+
+    def __init__(self, path: Path, found: str, state_dir: Path) -> None:
+        self.path = path
+        self.found = found
+        super().__init__(
+            f"{path}: {found}; expected a meshchaos state file, schema {SCHEMA!r} version "
+            f"{SCHEMA_VERSION} (this is meshchaos {__version__}). If a mesh it recorded may "
+            f"still run, stop it by command line and remove the state with "
+            f"'meshchaos down --force --state-dir {state_dir}'"
+        )
 
 
 @dataclass
@@ -173,31 +211,93 @@ class StateDir:
         return self.state_file.exists()
 
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
         """Hold the state dir's exclusive lock (owner and attached processes share it).
 
         ``flock`` locks belong to the open file, so two opens in one process exclude each
-        other too; callers must not nest this.
+        other too; callers must not nest this. Raises :class:`LockTimeout` when another
+        process holds it for ``timeout`` seconds (a dead holder releases it at once).
         """
         self.path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        path = self.path / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            deadline = time.monotonic() + timeout
+            delay = 0.001
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise LockTimeout(
+                            f"{path}: another process has held this lock for {timeout:.0f} s "
+                            "(a start, push or scale still running?); try again, or if no "
+                            f"meshchaos process should be running: 'meshchaos down --force "
+                            f"--state-dir {self.path}'"
+                        ) from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.05)
             yield
         finally:
             os.close(fd)  # closing releases the lock
 
     def load(self) -> MeshState | None:
-        """The recorded state, or ``None`` when there is none (or it is unreadable)."""
+        """The recorded state, or ``None`` when there is no ``state.json``.
+
+        Raises :class:`StateError` when the file cannot be read, is not a state file, or
+        was written under another schema version.
+        """
         try:
-            data = json.loads(self.state_file.read_text())
-            return MeshState.from_json(data)
-        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            text = self.state_file.read_text()
+        except FileNotFoundError:
             return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise self._error(f"cannot be read ({exc})") from None
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise self._error("is empty" if not text.strip() else f"is not JSON ({exc})") from None
+        if not isinstance(data, dict):
+            kind = {list: "an array", str: "a string", bool: "a boolean"}.get(
+                type(data), "a number"
+            )
+            raise self._error(f"holds {'null' if data is None else kind}, not a JSON object")
+        schema, version = data.pop("schema", None), data.pop("schema_version", None)
+        writer = data.pop("meshchaos_version", None)
+        if schema != SCHEMA or version != SCHEMA_VERSION:
+            if schema is None:
+                what = "has no schema (written before state schema 2, or not by meshchaos)"
+            else:
+                what = f"has schema {schema!r} version {version!r}"
+            by = f", written by meshchaos {writer}" if writer else ""
+            raise self._error(what + by)
+        try:
+            return MeshState.from_json(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            detail = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise self._error(
+                f"is a damaged schema {SCHEMA_VERSION} state file ({detail})"
+            ) from None
+
+    def _error(self, found: str) -> StateError:
+        return StateError(self.state_file, found, self.path)
+
+    def load_running(self) -> MeshState:
+        """The recorded state of a mesh that must be there; :class:`MeshError` if it is gone."""
+        state = self.load()
+        if state is None:
+            raise MeshError(f"the local mesh in {self.path} is gone (no {STATE_FILE})")
+        return state
 
     def save(self, state: MeshState) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.state_file, state.to_json())
+        head = {
+            "schema": SCHEMA,
+            "schema_version": SCHEMA_VERSION,
+            "meshchaos_version": __version__,
+        }
+        write_json_atomic(self.state_file, {**head, **state.to_json()})
         write_json_atomic(self.mesh_file, state.mesh_json())
 
     def clear(self, *, remove_dir: bool, keep_lock: bool = False) -> None:

