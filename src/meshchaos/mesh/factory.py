@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from meshchaos.errors import BackendUnavailable, MeshError
 from meshchaos.mesh.base import Mesh
 
-__all__ = ["BACKENDS", "open_mesh"]
+__all__ = ["BACKENDS", "DOWN_TIMEOUT", "Stopped", "down_mesh", "open_mesh"]
 
 BACKENDS = ("local", "kind", "cluster")
+DOWN_TIMEOUT = 10.0  # seconds the owner gets to tear down after SIGTERM
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """What :func:`down_mesh` found and did.
+
+    ``running``: a mesh was recorded in the state dir; ``swept``: pids of processes its
+    owner left behind (it died without cleaning up) that were killed.
+    """
+
+    running: bool
+    swept: tuple[int, ...] = ()
 
 
 def open_mesh(
@@ -33,3 +50,33 @@ def open_mesh(
             "kube backend issue; use --backend local for the embedded Envoy mesh"
         )
     raise MeshError(f"unknown backend {backend!r}; expected one of: {', '.join(BACKENDS)}")
+
+
+def down_mesh(state_dir: Path, *, timeout: float = DOWN_TIMEOUT) -> Stopped:
+    """Stop the mesh recorded in ``state_dir``: ask its owner to stop (SIGTERM) and wait
+    up to ``timeout``, then sweep what a dead owner left and clear the state dir.
+
+    A state dir with no mesh is not an error (``Stopped(running=False)``), so ``down``
+    is safe to run twice. Only the local backend keeps a state dir so far.
+    """
+    from meshchaos.mesh.local.state import StateDir, is_same_process
+    from meshchaos.mesh.local.supervisor import sweep
+
+    sd = StateDir(state_dir)
+    state = sd.load()
+    if state is None:
+        return Stopped(running=False)
+    if is_same_process(state.owner_pid, state.owner_start_ticks):
+        os.kill(state.owner_pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while is_same_process(state.owner_pid, state.owner_start_ticks):
+            if time.monotonic() >= deadline:
+                raise MeshError(
+                    f"the mesh owner (pid {state.owner_pid}) did not stop within "
+                    f"{timeout:.0f} s of SIGTERM; its children die with it (kill it)"
+                )
+            time.sleep(0.02)
+    killed = sweep(sd, sd.load())  # leftovers of an owner that died without cleaning up
+    with sd.lock():
+        sd.clear(remove_dir=False)
+    return Stopped(running=True, swept=tuple(killed))
