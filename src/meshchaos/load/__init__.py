@@ -1,4 +1,4 @@
-"""meshchaos.load: the load generator, its classifiers and the ``load`` CLI verb.
+"""meshchaos.load: the load generator, its classifiers, and summaries of a run.
 
 >>> result = run_load(LoadTarget("http://127.0.0.1:8080/productpage"),
 ...                   LoadPlan(concurrency=8, requests=1000), classify_bookinfo)  # doctest: +SKIP
