@@ -151,6 +151,18 @@ def down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load(args: argparse.Namespace) -> list[Resource]:
+    """The resources of ``-f`` (paths or policy names), all or nothing; none is an error."""
+    from meshchaos.manifests import load_policies
+
+    resources = load_policies(args.filename, args.policy_dir)
+    if not resources:
+        raise MeshChaosError(
+            f"no objects passed to {args.verb}: {', '.join(args.filename)} hold no Istio resources"
+        )
+    return resources
+
+
 def _apply_warnings(mesh: LocalMesh, applied: Applied) -> Sequence[str]:
     """What the backend could not honour in this apply.
 
@@ -163,10 +175,9 @@ def _apply_warnings(mesh: LocalMesh, applied: Applied) -> Sequence[str]:
 
 def apply(args: argparse.Namespace) -> int:
     """``kubectl apply -f``: parse all files (all or nothing), apply, wait for every proxy."""
-    from meshchaos.manifests import load_policies
     from meshchaos.mesh.changes import applied_changes
 
-    resources = load_policies(args.filename, args.policy_dir)
+    resources = _load(args)
     mesh = _attach(args)
     applied = mesh.apply(resources)
     for warning in _apply_warnings(mesh, applied):
@@ -182,10 +193,9 @@ def apply(args: argparse.Namespace) -> int:
 
 def delete(args: argparse.Namespace) -> int:
     """``kubectl delete -f``: remove the named resources; exit 1 if some were not found."""
-    from meshchaos.manifests import load_policies
     from meshchaos.mesh.changes import delete_resources
 
-    resources = load_policies(args.filename, args.policy_dir)
+    resources = _load(args)
     result = delete_resources(_attach(args), resources)
     for r in result.deleted:
         print(f"{_kube_name(r)} deleted")

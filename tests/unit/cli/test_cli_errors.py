@@ -86,6 +86,19 @@ def test_all_problems_of_all_files_are_reported_together(
     assert "weight" in err
 
 
+@pytest.mark.parametrize("verb", ["apply", "delete"])
+def test_apply_or_delete_of_no_resources_is_an_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, verb: str
+) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing yet\n")
+    code, out, err = run(capsys, verb, "-f", str(empty), "--state-dir", str(tmp_path))
+    assert (code, out) == (1, "")
+    assert one_line(err) == (
+        f"meshchaos {verb}: no objects passed to {verb}: {empty} hold no Istio resources"
+    )
+
+
 @pytest.mark.parametrize(
     "argv",
     [
