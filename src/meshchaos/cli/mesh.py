@@ -262,6 +262,7 @@ def status(args: argparse.Namespace) -> int:
 def stats(args: argparse.Namespace) -> int:
     """Envoy stats of a workload's sidecars (summed) or of the gateway, ``name: value``."""
     from meshchaos.errors import MeshError, UnknownWorkload
+    from meshchaos.mesh.local.admin import AdminError
 
     try:
         pattern = re.compile(args.filter) if args.filter else None
@@ -270,6 +271,13 @@ def stats(args: argparse.Namespace) -> int:
     mesh = _attach(args)
     try:
         values = mesh.proxy_stats(args.workload)
+    except AdminError as exc:
+        # A proxy the mesh records as alive does not answer: it died behind the mesh's back.
+        # (The backend's proxy_stats should say this itself; until then, say it here.)
+        raise MeshError(
+            f"cannot read the counters of {args.workload}: {exc}; "
+            "see `meshchaos status` for the proxies that are down"
+        ) from None
     except MeshError:
         known = {s.workload for s in mesh.status()}
         if args.workload not in known:

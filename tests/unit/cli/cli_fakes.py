@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from meshchaos.errors import MeshError
 from meshchaos.istio.model import Resource, resource_id
 from meshchaos.mesh.base import Applied, ProxyStatus
+from meshchaos.mesh.local.admin import AdminError
 
 
 class AttachedFakeMesh:
@@ -40,12 +41,14 @@ class AttachedFakeMesh:
         return list(self.state.values())
 
     def proxy_stats(self, workload: str) -> dict[str, int]:
+        if workload == "details-v1":
+            raise AdminError("Envoy admin 127.0.0.1:1/stats?format=json: Connection refused")
         if workload not in self.stats:
             raise MeshError(f"no live proxy of workload {workload!r}")
         return dict(self.stats[workload])
 
     def status(self) -> list[ProxyStatus]:
-        names = [*self.stats, *self.dead]
+        names = [*self.stats, *self.dead, "details-v1"]
         return [
             ProxyStatus(f"{w}-0", w, "1", w not in self.dead, w not in self.dead) for w in names
         ]

@@ -90,7 +90,8 @@ def test_stats_of_an_unknown_workload_names_the_known_ones(
     code, out, err = run(capsys, "stats", "sleep")
     assert (code, out) == (2, "")
     assert err == (
-        "meshchaos stats: no workload 'sleep' in the running mesh; known: ratings-v1, reviews-v2\n"
+        "meshchaos stats: no workload 'sleep' in the running mesh; "
+        "known: details-v1, ratings-v1, reviews-v2\n"
     )
 
 
@@ -100,6 +101,18 @@ def test_stats_of_a_workload_whose_proxies_died_is_the_backends_error(
     code, _, err = run(capsys, "stats", "ratings-v1")
     assert code == 1
     assert err == "meshchaos stats: no live proxy of workload 'ratings-v1'\n"
+
+
+def test_stats_of_a_proxy_that_died_behind_the_meshs_back_is_one_line(
+    mesh: AttachedFakeMesh, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "stats", "details-v1")
+    assert code == 1
+    assert err == (
+        "meshchaos stats: cannot read the counters of details-v1: Envoy admin "
+        "127.0.0.1:1/stats?format=json: Connection refused; see `meshchaos status` for the "
+        "proxies that are down\n"
+    )
 
 
 def test_stats_filter(mesh: AttachedFakeMesh, capsys: pytest.CaptureFixture[str]) -> None:
@@ -120,7 +133,8 @@ def test_get_and_status_render_table_yaml_and_json(
     listed = json.loads(run(capsys, "get", "all", "-o", "json")[1])
     assert [i["metadata"]["name"] for i in listed["items"]] == ["ratings"]
     status = json.loads(run(capsys, "status", "-o", "json")[1])
-    assert {s["workload"]: s["synced"] for s in status} == {"reviews-v2": True, "ratings-v1": False}
+    synced = {s["workload"]: s["synced"] for s in status}
+    assert synced == {"reviews-v2": True, "ratings-v1": False, "details-v1": True}
     rows = run(capsys, "status")[1].splitlines()
     assert rows[0].split() == ["PROXY", "WORKLOAD", "VERSION", "SYNCED", "ALIVE", "ADMIN"]
     assert rows[2].split()[:5] == ["ratings-v1-0", "ratings-v1", "1", "STALE", "NO"]
