@@ -9,7 +9,6 @@ gateway's base URL and the in-mesh clients' proxy URLs, which is all a load need
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,12 +69,11 @@ def read_handle(state_dir: Path) -> MeshHandle:
 
 
 def _alive(pid: int) -> bool:
-    if pid <= 0:  # 0 and negatives would signal process groups
+    """``pid`` runs and is not a zombie (an owner killed with SIGKILL may linger as one)."""
+    if pid <= 0:
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    except PermissionError:
-        return True  # someone else's process: alive, though not necessarily ours
-    return True
+    return stat[stat.rfind(")") + 2 :].split()[0] != "Z"

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -149,6 +150,24 @@ def test_load_against_a_mesh_whose_owner_died_says_so(
     line = one_line(err)
     assert f"the mesh in {tmp_path} is not running (its owner, pid {pid}, is gone)" in line
     assert "meshchaos down" in line
+
+
+def test_load_against_a_mesh_whose_owner_is_a_zombie_says_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    owner = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        stat = Path(f"/proc/{owner.pid}/stat")
+        deadline = time.monotonic() + 10
+        while " Z " not in stat.read_text() and time.monotonic() < deadline:
+            time.sleep(0.01)  # exited, not reaped: what SIGKILL of `up` under a shell may leave
+        handle = {"backend": "local", "gateway_url": "http://127.0.0.1:9", "owner_pid": owner.pid}
+        (tmp_path / "mesh.json").write_text(json.dumps(handle))
+        code, _, err = run(capsys, "load", "/productpage", "--state-dir", str(tmp_path))
+    finally:
+        owner.wait()
+    assert code == 1
+    assert f"(its owner, pid {owner.pid}, is gone)" in one_line(err)
 
 
 def test_load_from_an_unknown_client_exits_2_naming_the_known_ones(
