@@ -23,8 +23,7 @@ from meshchaos.errors import MeshChaosError
 
 if TYPE_CHECKING:
     from meshchaos.istio.model import Resource
-    from meshchaos.mesh.base import Applied
-    from meshchaos.mesh.local.mesh import LocalMesh
+    from meshchaos.mesh.base import Applied, Mesh
 
 __all__ = ["apply", "delete", "down", "get", "register", "stats", "status", "up"]
 
@@ -95,10 +94,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(run=stats)
 
 
-def _attach(args: argparse.Namespace) -> LocalMesh:
-    from meshchaos.mesh.local.mesh import LocalMesh
+def _attach(args: argparse.Namespace) -> Mesh:
+    from meshchaos.mesh.factory import attach_mesh
 
-    return LocalMesh.attach(args.state_dir)
+    return attach_mesh(args.state_dir)
 
 
 def _kube_name(r: Resource) -> str:
@@ -163,14 +162,15 @@ def _load(args: argparse.Namespace) -> list[Resource]:
     return resources
 
 
-def _apply_warnings(mesh: LocalMesh, applied: Applied) -> Sequence[str]:
+def _apply_warnings(mesh: Mesh, applied: Applied) -> Sequence[str]:
     """What the backend could not honour in this apply.
 
-    The one place that knows where warnings live: ``LocalMesh.last_warnings`` today;
-    ``Applied.warnings`` once the runtime work adds it (then return ``applied.warnings``
-    and type ``mesh`` as any :class:`Mesh`).
+    The one place that knows where warnings live: ``LocalMesh.last_warnings`` today, an
+    extra outside the Mesh protocol; ``Applied.warnings`` once the runtime work adds it
+    (then this returns ``applied.warnings``, and the getattr goes).
     """
-    return mesh.last_warnings
+    warnings: Sequence[str] = getattr(mesh, "last_warnings", ())
+    return warnings
 
 
 def apply(args: argparse.Namespace) -> int:

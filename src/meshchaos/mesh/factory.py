@@ -12,7 +12,7 @@ from typing import Any
 from meshchaos.errors import BackendUnavailable, MeshError
 from meshchaos.mesh.base import Mesh
 
-__all__ = ["BACKENDS", "DOWN_TIMEOUT", "Stopped", "down_mesh", "open_mesh"]
+__all__ = ["BACKENDS", "DOWN_TIMEOUT", "Stopped", "attach_mesh", "down_mesh", "open_mesh"]
 
 BACKENDS = ("local", "kind", "cluster")
 DOWN_TIMEOUT = 10.0  # seconds the owner gets to tear down after SIGTERM
@@ -50,6 +50,16 @@ def open_mesh(
             "kube backend issue; use --backend local for the embedded Envoy mesh"
         )
     raise MeshError(f"unknown backend {backend!r}; expected one of: {', '.join(BACKENDS)}")
+
+
+def attach_mesh(state_dir: Path) -> Mesh:
+    """The mesh another process runs with its state in ``state_dir``: apply, delete,
+    status and stats work on it; instance chaos needs the owner. Only the local backend
+    keeps a state dir so far; a dir with no live mesh raises a :class:`MeshError` that
+    says how to start one."""
+    from meshchaos.mesh.local import LocalMesh
+
+    return LocalMesh.attach(state_dir)
 
 
 def down_mesh(state_dir: Path, *, timeout: float = DOWN_TIMEOUT) -> Stopped:
