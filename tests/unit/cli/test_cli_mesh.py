@@ -55,6 +55,20 @@ def test_apply_a_packaged_sample_by_name_reports_like_kubectl(
     assert out.splitlines()[0] == "virtualservice.networking.istio.io/ratings unchanged"
 
 
+def test_apply_reports_configured_for_a_changed_resource_also_within_one_call(
+    mesh: AttachedFakeMesh, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    changed = tmp_path / "ratings.yaml"
+    changed.write_text(LOCAL_RATINGS.replace("ratings-local", "ratings"))
+    code, out, _ = run(capsys, "apply", "-f", SAMPLE, "-f", str(changed), "-f", str(changed))
+    assert code == 0
+    assert out.splitlines()[:3] == [
+        "virtualservice.networking.istio.io/ratings created",
+        "virtualservice.networking.istio.io/ratings configured",
+        "virtualservice.networking.istio.io/ratings unchanged",
+    ]
+
+
 def test_policy_dirs_are_searched_before_the_packaged_samples(
     mesh: AttachedFakeMesh, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
