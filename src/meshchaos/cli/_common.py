@@ -23,10 +23,17 @@ Handler = Callable[[argparse.Namespace], int]
 """A verb: the parsed arguments in, the exit code out."""
 
 
+def _state_dir(text: str) -> Path:
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a directory")
+    return path
+
+
 def add_state_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--state-dir",
-        type=Path,
+        type=_state_dir,
         default=DEFAULT_STATE_DIR,
         help="where the running mesh keeps its state (default: .meshchaos/)",
     )

@@ -232,3 +232,18 @@ def test_python_dash_m_runs_the_same_command(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
     assert "no source workload 'sleep'" in proc.stderr
+
+
+@pytest.mark.parametrize("verb", ["up", "down", "status", "load"])
+def test_a_state_dir_that_is_a_file_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, verb: str
+) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    extra = ["/productpage"] if verb == "load" else []
+    with pytest.raises(SystemExit) as exit_info:
+        main([verb, *extra, "--state-dir", str(afile)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --state-dir: {afile} exists and is not a directory" in err
+    assert "Traceback" not in err
