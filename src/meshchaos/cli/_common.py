@@ -30,6 +30,13 @@ def _state_dir(text: str) -> Path:
     return path
 
 
+def _policy_dir(text: str) -> Path:
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is not a directory")
+    return path
+
+
 def add_state_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--state-dir",
@@ -55,7 +62,7 @@ def add_policy_files(p: argparse.ArgumentParser, *, required: bool) -> None:
     p.add_argument(
         "--policy-dir",
         action="append",
-        type=Path,
+        type=_policy_dir,
         default=[],
         metavar="DIR",
         help="look policy names up in DIR before the packaged samples (repeatable)",

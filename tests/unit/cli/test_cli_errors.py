@@ -247,3 +247,14 @@ def test_a_state_dir_that_is_a_file_is_a_usage_error(
     err = capsys.readouterr().err
     assert f"argument --state-dir: {afile} exists and is not a directory" in err
     assert "Traceback" not in err
+
+
+def test_a_policy_dir_that_does_not_exist_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", "-f", "x", "--policy-dir", str(tmp_path / "nope")])
+    assert exit_info.value.code == 2
+    assert f"argument --policy-dir: {tmp_path / 'nope'} is not a directory" in (
+        capsys.readouterr().err
+    )
