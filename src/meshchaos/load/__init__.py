@@ -4,20 +4,29 @@
 ...                   LoadPlan(concurrency=8, requests=1000), classify_bookinfo)  # doctest: +SKIP
 """
 
-from meshchaos.load.classify import Classifier, classify_bookinfo, classify_status
+from meshchaos.load.classify import (
+    Classifier,
+    classifier_for_url,
+    classify_bookinfo,
+    classify_status,
+)
 from meshchaos.load.engine import drive, run_load
 from meshchaos.load.plan import LoadPlan, LoadTarget, parse_duration
 from meshchaos.load.result import LoadResult, Sample
+from meshchaos.load.summary import LoadSummary, load_summary
 
 __all__ = [
     "Classifier",
     "LoadPlan",
     "LoadResult",
+    "LoadSummary",
     "LoadTarget",
     "Sample",
+    "classifier_for_url",
     "classify_bookinfo",
     "classify_status",
     "drive",
+    "load_summary",
     "parse_duration",
     "run_load",
 ]
