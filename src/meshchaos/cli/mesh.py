@@ -157,7 +157,7 @@ def _load(args: argparse.Namespace) -> list[Resource]:
     resources = load_policies(args.filename, args.policy_dir)
     if not resources:
         raise MeshChaosError(
-            f"no objects passed to {args.verb}: {', '.join(args.filename)} hold no Istio resources"
+            f"no objects passed to {args.verb}: no Istio resources in {', '.join(args.filename)}"
         )
     return resources
 

@@ -96,7 +96,7 @@ def test_apply_or_delete_of_no_resources_is_an_error(
     code, out, err = run(capsys, verb, "-f", str(empty), "--state-dir", str(tmp_path))
     assert (code, out) == (1, "")
     assert one_line(err) == (
-        f"meshchaos {verb}: no objects passed to {verb}: {empty} hold no Istio resources"
+        f"meshchaos {verb}: no objects passed to {verb}: no Istio resources in {empty}"
     )
 
 
