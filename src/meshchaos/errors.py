@@ -2,6 +2,7 @@
 
     MeshChaosError                 the harness or its input is wrong
     ├── ConfigInvalid              Istio YAML rejected; carries every problem found
+    ├── UnknownWorkload            a workload name that is not in the mesh or topology
     ├── MeshError                  a mesh backend failed (process died, proxy never synced, ...)
     │   └── BackendUnavailable     the chosen backend cannot run here or is not built yet
     └── LoadError                  the load generator could not run as asked
@@ -13,7 +14,7 @@ A deviation is an ``AssertionError`` so that "the mesh misbehaved" never looks l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 
 class MeshChaosError(Exception):
@@ -33,6 +34,21 @@ class ConfigInvalid(MeshChaosError):
         count = len(self.problems)
         head = f"{count} problem{'s' if count != 1 else ''} found, nothing applied:"
         super().__init__("\n".join([head, *(f"  {p}" for p in self.problems)]))
+
+
+class UnknownWorkload(MeshChaosError):
+    """A workload was named (``--from``, a stats target) that does not exist; ``known``
+    lists the names that do, and the message names both, e.g.
+    ``no source workload 'sleep' in the Bookinfo topology; known: client, gateway``."""
+
+    def __init__(
+        self, workload: str, known: Iterable[str], what: str = "workload", where: str = ""
+    ) -> None:
+        self.workload = workload
+        self.known = sorted(known)
+        place = f" {where}" if where else ""
+        names = ", ".join(self.known) or "none"
+        super().__init__(f"no {what} {workload!r}{place}; known: {names}")
 
 
 class MeshError(MeshChaosError):

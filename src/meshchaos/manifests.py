@@ -24,8 +24,9 @@ from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 
-from meshchaos.errors import MeshChaosError, MeshError
+from meshchaos.errors import ConfigInvalid, MeshChaosError, MeshError
 from meshchaos.istio.model import Resource, resource_id
+from meshchaos.istio.parse import load_files
 
 __all__ = [
     "BASELINE",
@@ -33,6 +34,7 @@ __all__ = [
     "baseline_paths",
     "data_dir",
     "find_policy",
+    "load_policies",
     "merge",
     "sample_policies",
 ]
@@ -87,7 +89,8 @@ def find_policy(name: str | Path, policy_dirs: Sequence[Path] = ()) -> Path:
     if path.is_absolute() or path.exists():
         if path.is_file():
             return path
-        raise PolicyNotFound(f"policy {str(name)!r}: {path} is not a file")
+        what = "is a directory, not a policy file" if path.is_dir() else "no such file"
+        raise PolicyNotFound(f"{path}: {what}")
     places = [*policy_dirs, data_dir() / "istio"]
     for place in places:
         for candidate in _candidates(str(name)):
@@ -105,6 +108,27 @@ def _names(place: Path, shown: int = 8) -> str:
         return "empty"
     more = f", ... {len(names)} in all" if len(names) > shown else ""
     return "has " + ", ".join(names[:shown]) + more
+
+
+def load_policies(names: Sequence[str | Path], policy_dirs: Sequence[Path] = ()) -> list[Resource]:
+    """Parse the policies ``names`` refer to (paths or names, :func:`find_policy`), all or
+    nothing: a name that matches no file and every validation problem of every file are
+    reported together in one :class:`~meshchaos.errors.ConfigInvalid`."""
+    problems: list[str] = []
+    paths: list[Path] = []
+    resources: list[Resource] = []
+    for name in names:
+        try:
+            paths.append(find_policy(name, policy_dirs))
+        except PolicyNotFound as exc:
+            problems.append(str(exc))
+    try:
+        resources = load_files(paths)
+    except ConfigInvalid as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise ConfigInvalid(problems)
+    return resources
 
 
 def merge(*layers: Iterable[Resource]) -> list[Resource]:

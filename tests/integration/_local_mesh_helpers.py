@@ -48,6 +48,50 @@ def listening_ports() -> set[int]:
     return ports
 
 
+def port_owners(ports: Iterable[int]) -> dict[int, set[int]]:
+    """The pids holding a LISTEN socket on each of ``ports`` (from /proc: inode -> fd)."""
+    wanted = set(ports)
+    inodes: dict[str, int] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            port = int(fields[1].rsplit(":", 1)[1], 16)
+            if fields[3] == "0A" and port in wanted:
+                inodes[f"socket:[{fields[9]}]"] = port
+    owners: dict[int, set[int]] = {port: set() for port in inodes.values()}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                port = inodes.get(os.readlink(fd))
+                if port is not None:
+                    owners[port].add(int(proc.name))
+        except OSError:
+            continue  # gone meanwhile
+    return owners
+
+
+def held_by_mesh(ports: Iterable[int], state_dir: Path) -> dict[int, set[int]]:
+    """Which of ``ports`` a process of the mesh in ``state_dir`` still listens on.
+
+    A freed port may be handed by the OS to another test's mesh under xdist, so holding
+    one is a leak only for a process whose command line names this state dir (Envoys
+    name their bootstrap there, app hosts and their forked workers carry --state-dir).
+    """
+    mark = str(state_dir).encode()
+    held: dict[int, set[int]] = {}
+    for port, pids in port_owners(ports).items():
+        for pid in pids:
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if mark in cmdline:
+                held.setdefault(port, set()).add(pid)
+    return held
+
+
 def state_ports(state: MeshState) -> set[int]:
     ports: set[int] = set()
     for p in state.proxies.values():
@@ -96,9 +140,11 @@ __all__ = [
     "all_gone",
     "envoy_children_of",
     "get",
+    "held_by_mesh",
     "listening_ports",
     "load_state",
     "os",
+    "port_owners",
     "recorded_pids",
     "state_ports",
     "wait_for",

@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 from _local_mesh_helpers import (
     UpOutput,
+    held_by_mesh,
     listening_ports,
     load_state,
     recorded_pids,
@@ -153,8 +154,8 @@ def _assert_nothing_left(state_dir: Path, *runs: Up) -> None:
         time.sleep(0.05)
     assert not alive(), f"processes of the run still alive: {alive()}"
     assert not _naming(state_dir), f"processes naming {state_dir}: {_naming(state_dir)}"
-    ports = set().union(*(run.ports for run in runs)) & listening_ports()
-    assert not ports, f"ports the state recorded are still bound: {sorted(ports)}"
+    leaked = held_by_mesh(set().union(*(run.ports for run in runs)), state_dir)
+    assert not leaked, f"ports the state recorded are still held by the mesh: {leaked}"
 
 
 def _down(state_dir: Path) -> subprocess.CompletedProcess[str]:

@@ -15,7 +15,7 @@ from _local_mesh_helpers import (
     TITLE,
     all_gone,
     get,
-    listening_ports,
+    held_by_mesh,
     load_state,
     recorded_pids,
     state_ports,
@@ -49,7 +49,7 @@ def test_start_serves_productpage_and_close_leaves_no_process_port_or_file(tmp_p
         mesh.close()
         mesh.close()  # idempotent
     assert all_gone(procs)
-    assert not ports & listening_ports()
+    assert not held_by_mesh(ports, state_dir)
     assert state_dir.is_dir()
     assert not any(state_dir.iterdir())
 
@@ -116,7 +116,7 @@ def test_up_serves_and_sigint_tears_everything_down(
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=15) == 0
     assert all_gone(recorded_pids(state))
-    assert not state_ports(state) & listening_ports()
+    assert not held_by_mesh(state_ports(state), state_dir)
     assert not any(state_dir.iterdir())
 
 

@@ -8,10 +8,11 @@ searches and never parse HTML or JSON. Class names come from
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from urllib.parse import urlsplit
 
 from meshchaos.outcomes import Bookinfo, status_class
 
-__all__ = ["Classifier", "classify_bookinfo", "classify_status"]
+__all__ = ["Classifier", "classifier_for_url", "classify_bookinfo", "classify_status"]
 
 Classifier = Callable[[int, bytes, Mapping[str, str]], str]
 """``(status, body, headers) -> outcome class``."""
@@ -106,3 +107,11 @@ def classify_bookinfo(status: int, body: bytes, headers: Mapping[str, str]) -> s
             return _star_class(_json_star_color(body))
         return Bookinfo.REVIEWS_V1.value
     return classify_status(status, body, headers)
+
+
+def classifier_for_url(url: str) -> Classifier:
+    """Bookinfo's classes for its product page and reviews API, status classes otherwise."""
+    path = urlsplit(url).path
+    if path.startswith(("/productpage", "/api/v1/products")):
+        return classify_bookinfo
+    return classify_status

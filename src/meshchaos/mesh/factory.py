@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshchaos.errors import BackendUnavailable, MeshError
 from meshchaos.mesh.base import Mesh
 
-__all__ = ["BACKENDS", "open_mesh"]
+if TYPE_CHECKING:
+    from meshchaos.mesh.local._down import Down
+
+__all__ = ["BACKENDS", "attach_mesh", "down_mesh", "open_mesh"]
 
 BACKENDS = ("local", "kind", "cluster")
 
@@ -33,3 +36,24 @@ def open_mesh(
             "kube backend issue; use --backend local for the embedded Envoy mesh"
         )
     raise MeshError(f"unknown backend {backend!r}; expected one of: {', '.join(BACKENDS)}")
+
+
+def attach_mesh(state_dir: Path) -> Mesh:
+    """The mesh another process runs with its state in ``state_dir``: apply, delete,
+    status and stats work on it; instance chaos needs the owner. Only the local backend
+    keeps a state dir so far; a dir with no live mesh raises a :class:`MeshError` that
+    says how to start one."""
+    from meshchaos.mesh.local import LocalMesh
+
+    return LocalMesh.attach(state_dir)
+
+
+def down_mesh(state_dir: Path, *, force: bool = False) -> Down:
+    """Stop the mesh recorded in ``state_dir`` from any process, and remove its state;
+    ``force`` also sweeps a mesh whose state is unreadable or another version's, by
+    command line. No mesh there is not an error (``Down(found=False)``), so ``down`` is
+    safe to run twice. Only the local backend keeps a state dir so far
+    (:meth:`meshchaos.mesh.local.LocalMesh.down`)."""
+    from meshchaos.mesh.local import LocalMesh
+
+    return LocalMesh.down(state_dir, force=force)

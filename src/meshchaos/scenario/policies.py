@@ -14,9 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from meshchaos.istio import load_files
 from meshchaos.istio.model import Resource, resource_id
-from meshchaos.manifests import find_policy, merge
+from meshchaos.manifests import find_policy, load_policies, merge
 from meshchaos.mesh.base import Applied, Mesh
 
 __all__ = ["PolicyApplier", "PolicySource"]
@@ -39,9 +38,10 @@ class PolicyApplier:
         return find_policy(name, self.policy_dirs)
 
     def load(self, sources: Sequence[PolicySource]) -> list[Resource]:
-        """Parse and validate ``sources``; files are loaded together so all problems show."""
-        files = [self.resolve(s) for s in sources if isinstance(s, str | Path)]
-        resources = list(load_files(files)) if files else []
+        """Parse and validate ``sources``: files are loaded together, all or nothing, so
+        every problem (an unknown name, an invalid field) shows at once."""
+        names = [s for s in sources if isinstance(s, str | Path)]
+        resources = load_policies(names, self.policy_dirs) if names else []
         return resources + [s for s in sources if not isinstance(s, str | Path)]
 
     def told(self, sources: Sequence[PolicySource]) -> list[Resource]:

@@ -13,8 +13,8 @@ import pytest
 from aiohttp import web
 
 from meshchaos.cli import build_parser
+from meshchaos.cli.load import load, resolve_target
 from meshchaos.errors import LoadError
-from meshchaos.load.commands import load, resolve_target
 
 
 @pytest.fixture(scope="module")
