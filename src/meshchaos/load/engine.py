@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import functools
 import math
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -25,10 +24,11 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from meshchaos.errors import LoadError
+from meshchaos.load._triggers import Triggers
 from meshchaos.load.classify import Classifier, classify_status
 from meshchaos.load.lean import LeanConnection, ResponseError, build_request
-from meshchaos.load.plan import TRIGGER_TIMEOUT, LoadPlan, LoadTarget, Trigger, check_target
-from meshchaos.load.result import Event, LoadResult, Sample
+from meshchaos.load.plan import LoadPlan, LoadTarget, check_target
+from meshchaos.load.result import LoadResult, Sample
 from meshchaos.outcomes import error_class
 
 __all__ = ["Clock", "Progress", "drive", "run_load"]
@@ -44,7 +44,6 @@ _EXAMPLE_HEADERS = ("server", "content-type", "x-envoy-overloaded", "x-envoy-ups
 # A run may overrun its time cap by the last in-flight requests (each bounded by the
 # client timeout); past that plus this slack the whole run is cancelled.
 _RUN_SLACK = 10.0
-_NEVER = 1 << 62  # trigger_at when no trigger is left: the hot path compares one int
 
 
 _TIMEOUT = error_class("timeout")
@@ -109,10 +108,7 @@ class _Run:
         self.last_end = 0.0
         self.stopped_by_deadline = False
         self.connections: set[LeanConnection] = set()  # each worker's current one
-        self.triggers = sorted(plan.triggers, key=lambda tr: tr.after)
-        self.trigger_at = self.triggers[0].after if self.triggers else _NEVER
-        self.fired: list[asyncio.Future[Event]] = []
-        self.holding: set[asyncio.Future[Event]] = set()  # actions whose end extends the run
+        self.triggers = Triggers(plan.triggers, lambda: self.clock() - self.t0, self.extend)
 
     def close_connections(self) -> None:
         for conn in self.connections:
@@ -130,8 +126,8 @@ class _Run:
         self.last_end = end
         overloaded = headers.get("x-envoy-overloaded") == "true"
         self.records.append((intended - self.t0, end - intended, status, outcome, overloaded))
-        if len(self.records) >= self.trigger_at:
-            self.fire_due()
+        if len(self.records) >= self.triggers.next_at:
+            self.triggers.fire_due(len(self.records))
 
     def record_error(self, intended: float, outcome: str, exc: BaseException) -> None:
         """Keep the sample of a request that got no response."""
@@ -141,63 +137,12 @@ class _Run:
         self.errors += 1
         self.last_end = end
         self.records.append((intended - self.t0, end - intended, 0, outcome, False))
-        if len(self.records) >= self.trigger_at:
-            self.fire_due()
-
-    def fire_due(self) -> None:
-        """Start every trigger whose count is reached, each in a helper thread."""
-        loop = asyncio.get_running_loop()
-        done = len(self.records)
-        while self.triggers and self.triggers[0].after <= done:
-            trigger = self.triggers.pop(0)
-            started = self.clock() - self.t0
-            future = loop.run_in_executor(None, self.act, trigger, done, started)
-            if trigger.then:
-                self.extend(trigger.then)  # the load goes on while the action runs...
-                self.holding.add(future)
-                future.add_done_callback(
-                    functools.partial(self.release, more=trigger.then, settle=trigger.settle)
-                )
-            self.fired.append(future)
-        self.trigger_at = self.triggers[0].after if self.triggers else _NEVER
+        if len(self.records) >= self.triggers.next_at:
+            self.triggers.fire_due(len(self.records))
 
     def extend(self, more: int) -> None:
         """Let ``more`` requests follow the ones already sent, within the plan's caps."""
         self.cap = min(max(self.cap, self.issued + more), self.plan.hard_request_cap())
-
-    def release(self, future: asyncio.Future[Event], more: int, settle: float) -> None:
-        """...and for ``more`` requests once it has ended and settled."""
-
-        def done() -> None:
-            self.holding.discard(future)
-            self.extend(more)
-
-        asyncio.get_running_loop().call_later(settle, done)
-
-    def act(self, trigger: Trigger, done: int, started: float) -> Event:
-        """Run one trigger's action (in a helper thread); its failure is kept, not lost."""
-        error = None
-        try:
-            trigger.action()
-        except Exception as exc:  # reported in the event, and raised by whoever judges it
-            error = f"{type(exc).__name__}: {exc}"
-        finished = self.clock() - self.t0
-        return Event(trigger.name, done, started, finished, error, finished + trigger.settle)
-
-    async def events(self) -> list[Event]:
-        """What every trigger did; one that never fired is an event with an error."""
-        try:
-            async with asyncio.timeout(TRIGGER_TIMEOUT):
-                events = list(await asyncio.gather(*self.fired))
-        except TimeoutError as exc:
-            raise LoadError(
-                f"a trigger's action did not finish within {TRIGGER_TIMEOUT:.0f} s"
-            ) from exc
-        end = self.last_end - self.t0
-        for left in self.triggers:
-            why = f"never fired: the run completed {len(self.records)} of {left.after} requests"
-            events.append(Event(left.name, left.after, end, end, why))
-        return events
 
     def aiohttp_sender(self) -> Sender:
         """A sender on the shared aiohttp session (any scheme)."""
@@ -260,9 +205,8 @@ class _Run:
     async def has_more(self) -> bool:
         """Whether another request may be sent; waits while an action may extend the run."""
         while self.issued >= self.cap:
-            if not self.holding:
+            if not await self.triggers.wait_holding():  # its end extends self.cap
                 return False
-            await asyncio.wait(list(self.holding))  # its end extends self.cap (Trigger.then)
         return True
 
     async def closed_worker(self) -> None:
@@ -400,7 +344,7 @@ async def drive(
             await asyncio.sleep(0)  # let the transports finish closing in this loop
         if progress is not None:
             progress(len(run.records), run.errors)
-        events = await run.events()
+        events = await run.triggers.events(len(run.records), run.last_end - run.t0)
     samples = [Sample(*r) for r in run.records]
     return LoadResult(
         target=target.url if target.proxy is None else f"{target.url} via {target.proxy}",
