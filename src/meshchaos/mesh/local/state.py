@@ -32,6 +32,7 @@ from typing import Any
 from meshchaos import __version__
 from meshchaos.apps.catalog import WorkloadSpec
 from meshchaos.errors import MeshError
+from meshchaos.mesh.handle import HANDLE_FILE
 from meshchaos.mesh.local.service_registry import GATEWAY_LISTENER
 
 __all__ = [
@@ -50,7 +51,7 @@ __all__ = [
 ]
 
 STATE_FILE = "state.json"
-MESH_FILE = "mesh.json"
+MESH_FILE = HANDLE_FILE  # the backend-neutral handle (meshchaos.mesh.handle)
 LOCK_FILE = "lock"
 # Longest a lock holder may take: a start or a scale (processes, a push and its rollback,
 # each instance's readiness), with room to spare on a loaded machine.
