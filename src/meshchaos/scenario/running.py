@@ -31,6 +31,7 @@ from meshchaos.check import (
     matches,
     unpredicted_at_most,
 )
+from meshchaos.errors import MeshError
 from meshchaos.load import Event, LoadResult, Trigger
 from meshchaos.mesh.base import Applied, Mesh
 from meshchaos.oracle import predict
@@ -78,11 +79,12 @@ class Observation:
     sizing: Sizing | None = None
 
     def event(self, name: str) -> Event:
-        """The run's event ``name`` (a trigger's action); raises if it never ran cleanly."""
+        """The run's event ``name`` (a trigger's action). A chaos action that failed or
+        never fired is the harness's failure, not the mesh's: :class:`MeshError`."""
         for e in self.result.events:
             if e.name == name:
                 if e.error is not None:
-                    raise RuntimeError(f"{name}: {e.error}")
+                    raise MeshError(f"{name} during the load: {e.error}")
                 return e
         raise KeyError(f"no event {name!r} in this run")
 
