@@ -24,6 +24,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from meshchaos.errors import MeshChaosError
+
 __all__ = [
     "BINS_PER_DECADE",
     "HISTOGRAM_LOW",
@@ -59,7 +61,7 @@ HISTOGRAM_DECADES = 7  # 100 µs .. 1000 s; below and above go into the end bins
 PERCENTILES = (50.0, 90.0, 99.0, 99.9, 100.0)
 
 
-class RecordError(ValueError):
+class RecordError(MeshChaosError, ValueError):
     """A record that cannot be used: unreadable, damaged, or of another schema."""
 
 
