@@ -249,8 +249,13 @@ def pytest_runtest_makereport(
             report.user_properties.append((_ALPHA_PROPERTY, scenario_alpha(item)))
     if report.when == "teardown":
         # Every fixture is finalized (policies rolled back, instances restored): the
-        # record now carries the test's final outcome.
-        write_after_teardown(item)
+        # record now carries the test's final outcome. A record that cannot be written
+        # fails this test's teardown, saying why, rather than the whole session.
+        try:
+            write_after_teardown(item)
+        except Exception as exc:  # any: reported on the test, never lost
+            report.outcome = "failed"
+            report.longrepr = f"meshchaos: could not write the run record: {exc!r}"
     return report
 
 
