@@ -32,20 +32,22 @@ class Spec:
     n: int = 2000
     policy_text: str | None = None
     outcome: str = "passed"
+    v2_share: float = 0.0  # share of the non-error requests routed to reviews-v2
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def load_result(spec: Spec, rng: np.random.Generator) -> LoadResult:
     errors = rng.random(spec.n) < spec.error_share
+    v2 = rng.random(spec.n) < spec.v2_share
     latencies = spec.median * np.exp(spec.sigma * rng.standard_normal(spec.n))
     samples = [
         Sample(
             i * 0.001,
             float(lat),
             503 if err else 200,
-            "reviews-error" if err else "reviews-v1",
+            "reviews-error" if err else ("reviews-v2-black" if to_v2 else "reviews-v1"),
         )
-        for i, (lat, err) in enumerate(zip(latencies, errors, strict=True))
+        for i, (lat, err, to_v2) in enumerate(zip(latencies, errors, v2, strict=True))
     ]
     return LoadResult("http://gw/productpage", samples, spec.n * 0.001, 8)
 

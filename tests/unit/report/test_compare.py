@@ -84,6 +84,23 @@ def test_an_error_share_down_ten_points_is_an_improvement_not_a_failure(tmp_path
     assert not c.has_regression
 
 
+def test_a_routing_split_that_moves_is_a_regression_either_way(tmp_path: Path) -> None:
+    base = [replace(s, v2_share=0.5) for s in SPECS[:5]]
+    current = [replace(s, v2_share=0.35) if s.name == "s01" else s for s in base]
+    _, _, c = _compare(tmp_path, base, current)
+    assert [k for k, v in _verdicts(c).items() if v is Verdict.REGRESSED] == ["s01"]
+    (s01,) = c.regressed
+    moved = {m.metric for m in s01.metrics if m.verdict is Verdict.REGRESSED}
+    assert moved == {
+        "share of reviews-v1 (of the non-failure classes)",
+        "share of reviews-v2-black (of the non-failure classes)",
+    }
+    # Fewer errors alone never read as a routing change.
+    fewer = [replace(s, error_share=0.0) if s.name == "s02" else s for s in base]
+    _, _, c2 = _compare(tmp_path / "again", base, fewer)
+    assert c2.regressed == []
+
+
 def test_policy_text_differing_under_the_same_name_is_not_comparable(tmp_path: Path) -> None:
     current = [
         replace(s, policy_text="kind: VirtualService\n# edited\n") if s.name == "s05" else s
