@@ -499,6 +499,13 @@ def to_markdown(c: Comparison) -> str:
         f"shares max({100 * t.rate_points:g} pp, {t.rate_relative:g} x min(p, 1-p)), "
         f"latency max({100 * t.latency_relative:g}%, {t.latency_floor * 1000:g} ms); "
         f"intervals at {100 * t.confidence:g}%",
+    ]
+    if c.baseline.get("backend") != c.current.get("backend"):
+        lines.append(
+            f"- note: the backends differ ({c.baseline.get('backend')} vs "
+            f"{c.current.get('backend')}): differences may be the backends', not the code's"
+        )
+    lines += [
         "",
         f"**{counts[Verdict.REGRESSED]} regressed, {counts[Verdict.IMPROVED]} improved, "
         f"{counts[Verdict.SAME]} same, {counts[Verdict.INCONCLUSIVE]} inconclusive, "
