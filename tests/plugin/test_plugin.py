@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from meshchaos.pytest_plugin import FAMILIES
+from meshchaos.report.record import read_run
 
 HERE = Path(__file__).resolve().parent
 
@@ -229,14 +230,40 @@ def test_record_writes_per_test_files_and_run_json(suite: pytest.Pytester) -> No
     (run_dir,) = (suite.path / "out").iterdir()
     one = json.loads((run_dir / "test_s.test_s[one].json").read_text())
     two = json.loads((run_dir / "test_s.test_s[two].json").read_text())
-    assert (one["outcome"], one["x"], one["family"]) == ("passed", 1, "routing")
-    assert one["policy_files"] == ["reviews-v1.yaml"]
+    assert (one["outcome"], one["extra"]["x"], one["family"]) == ("passed", 1, "routing")
+    assert [p["name"] for p in one["policies"]] == ["reviews-v1.yaml"]
+    assert len(one["policies"][0]["sha256"]) == 64
+    assert "VirtualService" in one["policies"][0]["text"]
+    assert one["phases"] == {"setup": "passed", "call": "passed", "teardown": "passed"}
     assert one["alpha"] == pytest.approx(0.005)
     assert two["outcome"] == "failed"
     assert "assert 2 == 1" in two["failure"]
     run = json.loads((run_dir / "run.json").read_text())
     assert run["families"]["routing"]["outcomes"] == {"passed": 1, "failed": 1}
+    assert run["outcomes"] == {"passed": 1, "failed": 1}
     assert len(run["records"]) == 2
+    # Both read back through the one reader (schema and version checked).
+    assert set(read_run(run_dir).scenarios) == {one["id"], two["id"]}
+
+
+def test_record_carries_a_teardown_failure(suite: pytest.Pytester) -> None:
+    (suite.path / "test_t.py").write_text(
+        "import pytest\n"
+        "@pytest.fixture\n"
+        "def broken():\n"
+        "    yield\n"
+        "    raise RuntimeError('rollback went wrong')\n"
+        "@pytest.mark.routing\n"
+        "def test_t(broken, record):\n"
+        "    record.set('y', 2)\n"
+    )
+    result = suite.runpytest("--reports-dir", "out", "test_t.py")
+    result.assert_outcomes(passed=1, errors=1)
+    (run_dir,) = (suite.path / "out").iterdir()
+    rec = json.loads((run_dir / "test_t.test_t.json").read_text())
+    assert rec["outcome"] == "error"
+    assert rec["phases"]["teardown"] == "failed"
+    assert "rollback went wrong" in rec["failure"]
 
 
 def test_alpha_split_over_scenarios_only(pytester: pytest.Pytester) -> None:

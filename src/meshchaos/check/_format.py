@@ -6,7 +6,7 @@ import math
 
 from meshchaos.stats.intervals import clopper_pearson
 
-__all__ = ["ci", "percent", "seconds"]
+__all__ = ["ci", "ci_bounds", "percent", "seconds"]
 
 
 def seconds(x: float) -> str:
@@ -24,3 +24,8 @@ def percent(x: float) -> str:
 def ci(k: int, n: int, alpha: float) -> str:
     lo, hi = clopper_pearson(k, n, 1 - alpha)
     return f"{100 * (1 - alpha):.6g}% CI [{lo:.3g}, {hi:.3g}]"
+
+
+def ci_bounds(k: int, n: int, alpha: float) -> tuple[float, float]:
+    """The exact (Clopper-Pearson) interval :func:`ci` shows, as numbers."""
+    return clopper_pearson(k, n, 1 - alpha)

@@ -39,6 +39,11 @@ class CheckOutcome:
     ``interval`` is a human-readable confidence interval for the observed quantity,
     ``detail`` anything else worth a reader's eye. Composite outcomes keep their
     ``parts``.
+
+    The same facts as numbers, for the run record (``None`` where a check has none):
+    ``k`` events of ``n`` trials observed, the expected share ``expected_low`` to
+    ``expected_high`` (equal for a point prediction), and the confidence interval
+    ``interval_low`` to ``interval_high`` for the observed share.
     """
 
     name: str
@@ -49,6 +54,12 @@ class CheckOutcome:
     detail: str = ""
     kind: Kind = "test"
     parts: tuple[CheckOutcome, ...] = ()
+    k: int | None = None
+    n: int | None = None
+    expected_low: float | None = None
+    expected_high: float | None = None
+    interval_low: float | None = None
+    interval_high: float | None = None
 
     def passed_at(self, alpha: float) -> bool:
         """Whether the check passes when judged alone at level ``alpha``."""
@@ -75,6 +86,12 @@ class CheckOutcome:
             "observed": self.observed,
             "interval": self.interval,
             "detail": self.detail,
+            "k": self.k,
+            "n": self.n,
+            "expected_low": self.expected_low,
+            "expected_high": self.expected_high,
+            "interval_low": self.interval_low,
+            "interval_high": self.interval_high,
             "parts": [p.to_dict() for p in self.parts],
         }
 

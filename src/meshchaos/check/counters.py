@@ -55,17 +55,25 @@ def counter_matches(
     def evaluate(result: LoadResult, alpha: float) -> CheckOutcome:
         if isinstance(observed, Unreadable):
             return _unreadable(title, expected, observed)
+        bounds: tuple[float | None, float | None] = (None, None)
         if observed > n:
             pvalue, interval = 0.0, ""
         else:
             pvalue = binomial_pvalue(observed, n, expected_per_request)
             interval = fmt.ci(observed, n, alpha)
+            bounds = fmt.ci_bounds(observed, n, alpha)
         return CheckOutcome(
             name=title,
             pvalue=pvalue,
             expected=expected,
             observed=f"{observed / n:.3f} per request ({observed})",
             interval=interval,
+            k=observed,
+            n=n,
+            expected_low=expected_per_request,
+            expected_high=expected_per_request,
+            interval_low=bounds[0],
+            interval_high=bounds[1],
         )
 
     return Check(title, evaluate)
@@ -95,6 +103,9 @@ def counter_between(
             expected=expected,
             observed=str(observed),
             detail=why,
+            k=observed,
+            expected_low=float(low),
+            expected_high=float(high),
         )
 
     return Check(title, evaluate)

@@ -21,7 +21,17 @@ def _tail_outcome(
     name: str, k: int, n: int, allowance: float, alpha: float, what: str, detail: str
 ) -> CheckOutcome:
     if n == 0:
-        return CheckOutcome(name, 1.0, f"at most {fmt.percent(allowance)} {what}", "no samples")
+        return CheckOutcome(
+            name,
+            1.0,
+            f"at most {fmt.percent(allowance)} {what}",
+            "no samples",
+            k=0,
+            n=0,
+            expected_low=0.0,
+            expected_high=allowance,
+        )
+    low, high = fmt.ci_bounds(k, n, alpha)
     return CheckOutcome(
         name=name,
         pvalue=one_sided_pvalue(k, n, allowance, "greater"),
@@ -29,6 +39,12 @@ def _tail_outcome(
         observed=f"{k}/{n} {what} ({fmt.percent(k / n)})",
         interval=fmt.ci(k, n, alpha),
         detail=detail,
+        k=k,
+        n=n,
+        expected_low=0.0,
+        expected_high=allowance,
+        interval_low=low,
+        interval_high=high,
     )
 
 

@@ -31,16 +31,25 @@ def _rate_check(
         if equals is not None:
             pvalue = binomial_pvalue(k, n, equals)
             expected = f"{equals:.3f}"
+            low, high = equals, equals
         else:
             assert between is not None  # for mypy: validated above
             pvalue = bound_pvalue(k, n, *between)
             expected = f"within [{between[0]:.3f}, {between[1]:.3f}]"
+            low, high = between
+        bounds = fmt.ci_bounds(k, n, alpha) if n else (None, None)
         return CheckOutcome(
             name=name,
             pvalue=pvalue,
             expected=expected,
             observed=f"{k / n:.3f} ({k}/{n})" if n else "no samples",
             interval=fmt.ci(k, n, alpha) if n else "",
+            k=k,
+            n=n,
+            expected_low=low,
+            expected_high=high,
+            interval_low=bounds[0],
+            interval_high=bounds[1],
         )
 
     return Check(name, evaluate)
@@ -81,6 +90,10 @@ def no_errors() -> Check:
             pvalue=0.0 if bad else 1.0,
             expected="no status 0 or 5xx",
             observed=f"{len(bad)} of {result.count}" + (f": {listing}" if listing else ""),
+            k=len(bad),
+            n=result.count,
+            expected_low=0.0,
+            expected_high=0.0,
         )
 
     return Check("no errors", evaluate)
@@ -112,6 +125,10 @@ def unpredicted_at_most(known: Collection[str], allowance: int, rate: float) -> 
             expected=expected,
             observed=f"{k} of {n}",
             detail=f"known classes: {', '.join(sorted(known))}",
+            k=k,
+            n=n,
+            expected_low=0.0,
+            expected_high=min(1.0, (allowance + rate * rest) / n) if n else None,
         )
 
     return Check(name, evaluate)

@@ -12,7 +12,8 @@ What they own:
   checks with Holm (in :mod:`meshchaos.check`). The share is set per test with
   :func:`meshchaos.stats.use_alpha` around setup and call;
 * a ``makereport`` wrapper that stores each phase's report on the item, so fixtures
-  know whether their test failed (diagnostics are kept only on failure);
+  know whether their test failed (diagnostics are kept only on failure), and that
+  writes the test's record once its teardown is reported;
 * a terminal summary line per family, and the run id shared by xdist workers.
 """
 
@@ -29,6 +30,7 @@ from typing import Any
 
 import pytest
 
+from meshchaos.pytest_plugin._record import write_after_teardown
 from meshchaos.pytest_plugin._settings import (
     BACKENDS,
     CHECKS,
@@ -166,6 +168,7 @@ def pytest_configure(config: pytest.Config) -> None:
         run_id=str(run_id),
         policy_dirs=tuple(policy_dirs),
         scenario_paths=tuple(Path(p) for p in config.getini("meshchaos_scenario_paths")),
+        started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
     config.pluginmanager.register(_Tally(config.stash[SETTINGS]), "meshchaos-tally")
     if config.pluginmanager.hasplugin("xdist"):
@@ -244,6 +247,15 @@ def pytest_runtest_makereport(
         if family is not None:
             report.user_properties.append((_FAMILY_PROPERTY, family))
             report.user_properties.append((_ALPHA_PROPERTY, scenario_alpha(item)))
+    if report.when == "teardown":
+        # Every fixture is finalized (policies rolled back, instances restored): the
+        # record now carries the test's final outcome. A record that cannot be written
+        # fails this test's teardown, saying why, rather than the whole session.
+        try:
+            write_after_teardown(item)
+        except Exception as exc:  # any: reported on the test, never lost
+            report.outcome = "failed"
+            report.longrepr = f"meshchaos: could not write the run record: {exc!r}"
     return report
 
 

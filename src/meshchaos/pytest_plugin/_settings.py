@@ -55,6 +55,7 @@ SCENARIO_FIXTURES = frozenset({"chaos"})
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 SETTINGS = pytest.StashKey["Settings"]()
 CHECKS = pytest.StashKey[list[Any]]()
+RECORD = pytest.StashKey[Any]()  # the test's ScenarioRecord, until it is written
 
 
 @dataclass
@@ -73,6 +74,7 @@ class Settings:
     scenario_count: int = 0
     outcomes: dict[str, Counter[str]] = field(default_factory=dict)  # family -> outcome counts
     alphas: dict[str, float] = field(default_factory=dict)  # family -> per-scenario alpha
+    started: str = ""  # when the session was configured (ISO 8601, local time with offset)
 
     @property
     def run_dir(self) -> Path:

@@ -1,0 +1,543 @@
+"""Run-to-run comparison: did a scenario's behaviour change between two runs?
+
+Scenario by scenario, and only where the two records are comparable (the same scenario
+id and the same policy files, byte for byte by their sha256), each load of the
+scenario is compared metric by metric:
+
+* the share of every failure class (a name with "error", "unavailable", "timeout",
+  "overflow", "fail", "reset", or a 5xx/0 status) among all requests, the error share
+  (status 0 or 5xx), and, when there are several, the share of each other class among
+  the requests of those other classes (routing, so that fewer errors never read as a
+  routing change): Fisher's exact test on the 2x2 table, and a Newcombe (hybrid Wilson
+  score) interval for the difference current - baseline, in share points;
+* the p50 and p99 latency: a quantile test on the histograms (the pooled sample's
+  quantile bin as threshold, counts at or below it per run, Fisher's exact test) and
+  distribution-free order-statistic intervals per run, widened to the histogram's bin
+  edges, giving an interval for the ratio current / baseline. A quantile is tested only
+  when each run has at least :data:`MIN_TAIL` samples beyond it.
+
+Holm's method runs over every test of the whole comparison at ``alpha`` (family-wise,
+a budget of its own, separate from the runs' alpha). A metric is REGRESSED (IMPROVED)
+only when its adjusted p-value is at most ``alpha`` AND the change is at least the
+material threshold in the bad (good) direction; SAME when the whole interval of the
+change lies inside the threshold; INCONCLUSIVE otherwise, with the smallest change the
+data could have detected. Routing shares, which have no good direction, count a
+material change either way as REGRESSED. Verdict flips (passed -> failed) are listed
+apart, first. See ``docs/RECORD.md`` for the defaults and why.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from scipy import stats as sps
+
+from meshchaos.report.record import Histogram, RunRecord, bin_edges
+from meshchaos.stats.intervals import wilson
+from meshchaos.stats.multiple import holm_adjusted
+
+__all__ = [
+    "Comparison",
+    "MetricComparison",
+    "ScenarioComparison",
+    "Thresholds",
+    "Verdict",
+    "compare_runs",
+    "to_markdown",
+]
+
+MIN_TAIL = 10  # samples beyond a quantile, per run, before it is tested
+QUANTILES = (0.5, 0.99)
+_BAD_CLASS = re.compile(r"error|unavailable|timeout|overflow|fail|reset|^(0|5\d\d)$", re.I)
+
+
+class Verdict(StrEnum):
+    REGRESSED = "REGRESSED"
+    IMPROVED = "IMPROVED"
+    SAME = "SAME"
+    INCONCLUSIVE = "INCONCLUSIVE"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The comparison's level and what counts as a material change.
+
+    A share's threshold is ``max(rate_points, rate_relative * min(p, 1 - p))`` with
+    ``p`` the baseline share (2 points for an error share, 10 for a 50/50 split); a
+    latency quantile's is ``max(latency_relative, latency_floor / baseline)`` relative.
+    """
+
+    alpha: float = 0.01
+    rate_points: float = 0.02
+    rate_relative: float = 0.2
+    latency_relative: float = 0.15
+    latency_floor: float = 0.002  # seconds
+    confidence: float = 0.95  # of the intervals that decide SAME
+    power: float = 0.8  # of the detectable change an INCONCLUSIVE metric states
+
+    def __post_init__(self) -> None:
+        for name in ("alpha", "confidence", "power"):
+            value = getattr(self, name)
+            if not 0 < value < 1:
+                raise ValueError(f"{name} must be in (0, 1), got {value}")
+        for name in ("rate_points", "rate_relative", "latency_relative", "latency_floor"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    def rate(self, baseline_share: float) -> float:
+        return max(self.rate_points, self.rate_relative * min(baseline_share, 1 - baseline_share))
+
+    def latency(self, baseline_seconds: float) -> float:
+        if baseline_seconds <= 0:
+            return self.latency_relative
+        return max(self.latency_relative, self.latency_floor / baseline_seconds)
+
+
+@dataclass
+class MetricComparison:
+    """One metric of one load: baseline vs current, the change and its verdict.
+
+    For a share, values are shares and ``change``/``low``/``high``/``threshold``/
+    ``detectable`` are differences in share (0.1 = 10 points); for a latency quantile,
+    values are seconds and the rest are relative changes (0.5 = 50% slower).
+    """
+
+    metric: str
+    kind: str  # "share" or "latency"
+    direction: str  # "increase-bad" or "either"
+    baseline: float
+    current: float
+    baseline_n: int
+    current_n: int
+    change: float
+    low: float
+    high: float
+    threshold: float
+    pvalue: float | None  # None: not tested (too few samples)
+    detectable: float | None = None
+    adjusted: float | None = None
+    verdict: Verdict = Verdict.INCONCLUSIVE
+    note: str = ""
+
+
+@dataclass
+class ScenarioComparison:
+    """One scenario in both runs: comparable or why not, its metrics, its verdict."""
+
+    scenario: str
+    baseline_outcome: str | None
+    current_outcome: str | None
+    reason: str = ""  # why not comparable ("" when comparable)
+    metrics: list[MetricComparison] = field(default_factory=list)
+
+    @property
+    def comparable(self) -> bool:
+        return not self.reason
+
+    @property
+    def flip(self) -> str | None:
+        """``"passed -> failed"`` when pytest's verdict changed, else None."""
+        b, c = self.baseline_outcome, self.current_outcome
+        if b is None or c is None or b == c:
+            return None
+        return f"{b} -> {c}"
+
+    @property
+    def flipped_to_failure(self) -> bool:
+        return self.baseline_outcome == "passed" and self.current_outcome in ("failed", "error")
+
+    @property
+    def verdict(self) -> Verdict | None:
+        if not self.comparable:
+            return None
+        verdicts = {m.verdict for m in self.metrics}
+        for v in (Verdict.REGRESSED, Verdict.IMPROVED, Verdict.INCONCLUSIVE):
+            if v in verdicts:
+                return v
+        return Verdict.SAME
+
+
+@dataclass
+class Comparison:
+    """The whole comparison of two runs."""
+
+    baseline: Mapping[str, Any]
+    current: Mapping[str, Any]
+    thresholds: Thresholds
+    scenarios: list[ScenarioComparison]
+
+    @property
+    def tests(self) -> int:
+        return sum(1 for s in self.scenarios for m in s.metrics if m.pvalue is not None)
+
+    def count(self, verdict: Verdict) -> int:
+        return sum(1 for s in self.scenarios if s.verdict is verdict)
+
+    @property
+    def regressed(self) -> list[ScenarioComparison]:
+        return [s for s in self.scenarios if s.verdict is Verdict.REGRESSED]
+
+    @property
+    def has_regression(self) -> bool:
+        """A material, significant regression, or a scenario that passed and now fails."""
+        return bool(self.regressed) or any(s.flipped_to_failure for s in self.scenarios)
+
+
+# ------------------------------------------------------------------ statistics
+
+
+def _fisher(a: int, n1: int, b: int, n2: int) -> float:
+    if (a == 0 and b == 0) or (a == n1 and b == n2):
+        return 1.0
+    _, p = sps.fisher_exact([[a, n1 - a], [b, n2 - b]])
+    return float(min(1.0, p))
+
+
+def newcombe(k1: int, n1: int, k2: int, n2: int, confidence: float) -> tuple[float, float]:
+    """Newcombe's hybrid score interval for p2 - p1 (method 10)."""
+    p1, p2 = k1 / n1, k2 / n2
+    l1, u1 = wilson(k1, n1, confidence)
+    l2, u2 = wilson(k2, n2, confidence)
+    d = p2 - p1
+    return (
+        d - math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2),
+        d + math.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2),
+    )
+
+
+def _z(p: float) -> float:
+    return float(sps.norm.ppf(p))
+
+
+def share_detectable(k1: int, n1: int, k2: int, n2: int, level: float, power: float) -> float:
+    """Smallest share difference a two-sided test at ``level`` finds with ``power``."""
+    pooled = (k1 + k2) / (n1 + n2)
+    pooled = min(max(pooled, 1 / (n1 + n2)), 1 - 1 / (n1 + n2))
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    return (_z(1 - level / 2) + _z(power)) * se
+
+
+def quantile_interval(h: Histogram, q: float, confidence: float) -> tuple[float, float]:
+    """Distribution-free interval for the ``q`` quantile: order statistics whose ranks
+    come from Binomial(n, q), widened to the edges of the bins that hold them."""
+    n = h.count
+    tail = (1 - confidence) / 2
+    lo_rank = int(sps.binom.ppf(tail, n, q))
+    hi_rank = int(sps.binom.ppf(1 - tail, n, q)) + 1
+    lo_rank, hi_rank = min(max(lo_rank, 1), n), min(max(hi_rank, 1), n)
+    return bin_edges(h.bin_of_rank(lo_rank))[0], bin_edges(h.bin_of_rank(hi_rank))[1]
+
+
+def _direction(outcome: str) -> str:
+    return "increase-bad" if _BAD_CLASS.search(outcome) else "either"
+
+
+def _share_metric(
+    name: str, direction: str, k1: int, n1: int, k2: int, n2: int, t: Thresholds
+) -> MetricComparison:
+    p1, p2 = k1 / n1, k2 / n2
+    low, high = newcombe(k1, n1, k2, n2, t.confidence)
+    return MetricComparison(
+        metric=name,
+        kind="share",
+        direction=direction,
+        baseline=p1,
+        current=p2,
+        baseline_n=n1,
+        current_n=n2,
+        change=p2 - p1,
+        low=low,
+        high=high,
+        threshold=t.rate(p1),
+        pvalue=_fisher(k1, n1, k2, n2),
+    )
+
+
+def _latency_metric(
+    name: str, q: float, base: Histogram, cur: Histogram, t: Thresholds
+) -> MetricComparison:
+    n1, n2 = base.count, cur.count
+    b, c = base.quantile(q), cur.quantile(q)
+    threshold = t.latency(b)
+    # Each run's interval at a Bonferroni half of the miss rate: the ratio's interval
+    # then covers with at least the comparison's confidence.
+    level = 1 - (1 - t.confidence) / 2
+    metric = MetricComparison(
+        metric=name,
+        kind="latency",
+        direction="increase-bad",
+        baseline=b,
+        current=c,
+        baseline_n=n1,
+        current_n=n2,
+        change=c / b - 1,
+        low=math.nan,
+        high=math.nan,
+        threshold=threshold,
+        pvalue=None,
+    )
+    if min(n1, n2) * (1 - q) < MIN_TAIL:
+        metric.note = f"n too small: fewer than {MIN_TAIL} samples above p{q * 100:g} per run"
+        return metric
+    b_lo, b_hi = quantile_interval(base, q, level)
+    c_lo, c_hi = quantile_interval(cur, q, level)
+    metric.low, metric.high = c_lo / b_hi - 1, c_hi / b_lo - 1
+    pooled = Histogram(
+        {i: base.bins.get(i, 0) + cur.bins.get(i, 0) for i in {*base.bins, *cur.bins}}
+    )
+    cut = pooled.bin_of_rank(max(1, math.ceil(q * pooled.count)))
+    metric.pvalue = _fisher(base.at_most(cut), n1, cur.at_most(cut), n2)
+    metric.detectable = max(metric.high - metric.change, metric.change - metric.low)
+    return metric
+
+
+def _load_metrics(
+    prefix: str, base: Mapping[str, Any], cur: Mapping[str, Any], t: Thresholds
+) -> list[MetricComparison]:
+    out: list[MetricComparison] = []
+    n1, n2 = int(base["count"]), int(cur["count"])
+    if n1 == 0 or n2 == 0:
+        return out
+    classes = sorted({*base["classes"], *cur["classes"]})
+    bad = [c for c in classes if _direction(c) == "increase-bad"]
+    good = [c for c in classes if c not in bad]
+
+    def count(load: Mapping[str, Any], outcome: str) -> int:
+        return int(load["classes"].get(outcome, 0))
+
+    for outcome in bad:  # failure classes: a share of all requests, more is worse
+        k1, k2 = count(base, outcome), count(cur, outcome)
+        out.append(_share_metric(f"{prefix}share of {outcome}", "increase-bad", k1, n1, k2, n2, t))
+    # The other classes (routing) as shares of the requests that did not fail, so that
+    # fewer errors do not read as a routing change; either direction is a change.
+    g1, g2 = sum(count(base, c) for c in good), sum(count(cur, c) for c in good)
+    if len(good) > 1 and g1 and g2:
+        for outcome in good:
+            k1, k2 = count(base, outcome), count(cur, outcome)
+            name = f"{prefix}share of {outcome} (of the non-failure classes)"
+            out.append(_share_metric(name, "either", k1, g1, k2, g2, t))
+
+    def errors(statuses: Mapping[str, int]) -> int:
+        return sum(int(v) for k, v in statuses.items() if int(k) == 0 or int(k) >= 500)
+
+    out.append(
+        _share_metric(
+            f"{prefix}error share (status 0 or 5xx)",
+            "increase-bad",
+            errors(base["statuses"]),
+            n1,
+            errors(cur["statuses"]),
+            n2,
+            t,
+        )
+    )
+    hb = Histogram.from_json(base["latency"]["histogram"])
+    hc = Histogram.from_json(cur["latency"]["histogram"])
+    for q in QUANTILES:
+        out.append(_latency_metric(f"{prefix}p{q * 100:g} latency", q, hb, hc, t))
+    return out
+
+
+def _policies(record: Mapping[str, Any]) -> dict[str, str]:
+    return {str(p["name"]): str(p["sha256"]) for p in record["policies"]}
+
+
+def _why_not(base: Mapping[str, Any], cur: Mapping[str, Any]) -> str:
+    pb, pc = _policies(base), _policies(cur)
+    if pb != pc:
+        for name in sorted({*pb, *pc}):
+            if name not in pc:
+                return f"policy {name} only in the baseline"
+            if name not in pb:
+                return f"policy {name} only in the current run"
+            if pb[name] != pc[name]:
+                return (
+                    f"policy {name} differs (sha256 {pb[name][:12]} in the baseline, "
+                    f"{pc[name][:12]} now)"
+                )
+    labels_b = {x["label"] for x in base["loads"]}
+    labels_c = {x["label"] for x in cur["loads"]}
+    if not labels_b & labels_c:
+        if not labels_b or not labels_c:
+            return "no load in " + ("the baseline" if not labels_b else "the current run")
+        return "no load in common"
+    return ""
+
+
+def _judge(m: MetricComparison, t: Thresholds, tests: int) -> None:
+    if m.pvalue is None or m.adjusted is None:
+        m.verdict = Verdict.INCONCLUSIVE
+        return
+    if m.kind == "share" and m.detectable is None:
+        level = t.alpha / max(1, tests)  # Holm's first step: the hardest one to pass
+        k1, k2 = round(m.baseline * m.baseline_n), round(m.current * m.current_n)
+        m.detectable = share_detectable(k1, m.baseline_n, k2, m.current_n, level, t.power)
+    significant = m.adjusted <= t.alpha
+    worse = m.change >= m.threshold or (m.direction == "either" and m.change <= -m.threshold)
+    better = m.direction == "increase-bad" and m.change <= -m.threshold
+    if significant and worse:
+        m.verdict = Verdict.REGRESSED
+    elif significant and better:
+        m.verdict = Verdict.IMPROVED
+    elif -m.threshold < m.low and m.high < m.threshold:
+        m.verdict = Verdict.SAME
+    else:
+        m.verdict = Verdict.INCONCLUSIVE
+
+
+def compare_runs(
+    baseline: RunRecord, current: RunRecord, thresholds: Thresholds | None = None
+) -> Comparison:
+    """Compare ``current`` with ``baseline`` scenario by scenario (see the module doc)."""
+    t = thresholds or Thresholds()
+    scenarios: list[ScenarioComparison] = []
+    for sid in sorted({*baseline.scenarios, *current.scenarios}):
+        base, cur = baseline.scenarios.get(sid), current.scenarios.get(sid)
+        sc = ScenarioComparison(
+            sid,
+            None if base is None else str(base["outcome"]),
+            None if cur is None else str(cur["outcome"]),
+        )
+        scenarios.append(sc)
+        if base is None:
+            sc.reason = "new: not in the baseline"
+            continue
+        if cur is None:
+            sc.reason = "gone: not in the current run"
+            continue
+        sc.reason = _why_not(base, cur)
+        if sc.reason:
+            continue
+        loads_b = {x["label"]: x for x in base["loads"]}
+        loads_c = {x["label"]: x for x in cur["loads"]}
+        common = sorted(loads_b.keys() & loads_c.keys())
+        for label in common:
+            prefix = f"{label}: " if len(common) > 1 else ""
+            sc.metrics += _load_metrics(prefix, loads_b[label], loads_c[label], t)
+    tested = [m for s in scenarios for m in s.metrics if m.pvalue is not None]
+    for m, q in zip(tested, holm_adjusted([m.pvalue or 0.0 for m in tested]), strict=True):
+        m.adjusted = q
+    for s in scenarios:
+        for m in s.metrics:
+            _judge(m, t, len(tested))
+    return Comparison(baseline.run, current.run, t, scenarios)
+
+
+# ------------------------------------------------------------------ Markdown
+
+
+def _value(m: MetricComparison, x: float, n: int) -> str:
+    if m.kind == "share":
+        return f"{100 * x:.2f}% ({round(x * n)}/{n})"
+    return f"{x * 1000:.4g} ms"
+
+
+def _change(m: MetricComparison, x: float) -> str:
+    if math.isnan(x):
+        return "n/a"
+    return f"{100 * x:+.2f} pp" if m.kind == "share" else f"{100 * x:+.1f}%"
+
+
+def _p(x: float | None) -> str:
+    return "not tested" if x is None else f"{x:.2g}"
+
+
+def _run_line(run: Mapping[str, Any]) -> str:
+    rev = run.get("git_revision")
+    versions = run.get("versions") or {}
+    parts = [f"`{run.get('run_id')}`", f"backend {run.get('backend')}"]
+    if rev:
+        parts.append(f"git {str(rev)[:12]}")
+    if versions.get("envoy"):
+        parts.append(f"Envoy {versions['envoy']}")
+    if versions.get("meshchaos"):
+        parts.append(f"meshchaos {versions['meshchaos']}")
+    return ", ".join(parts)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _metric_table(rows: Sequence[tuple[ScenarioComparison, MetricComparison]]) -> list[str]:
+    lines = [
+        "| scenario | metric | baseline | current | change | interval | threshold | "
+        "p (Holm) | could detect |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s, m in rows:
+        interval = f"[{_change(m, m.low)}, {_change(m, m.high)}]"
+        detect = _change(m, m.detectable).lstrip("+") if m.detectable is not None else ""
+        if m.note:
+            detect = m.note
+        lines.append(
+            f"| {_cell(s.scenario)} | {_cell(m.metric)} | "
+            f"{_value(m, m.baseline, m.baseline_n)} | {_value(m, m.current, m.current_n)} | "
+            f"{_change(m, m.change)} | {interval} | ±{_change(m, m.threshold).lstrip('+')} | "
+            f"{_p(m.adjusted)} | {_cell(detect)} |"
+        )
+    return lines
+
+
+def to_markdown(c: Comparison) -> str:
+    """The comparison as GitHub-flavoured Markdown, for a CI log or job summary."""
+    t = c.thresholds
+    flips = [s for s in c.scenarios if s.flip]
+    counts = {v: c.count(v) for v in Verdict}
+    not_comparable = [s for s in c.scenarios if not s.comparable]
+    lines = [
+        "# meshchaos compare",
+        "",
+        f"- baseline: {_run_line(c.baseline)}",
+        f"- current: {_run_line(c.current)}",
+        f"- family-wise alpha {t.alpha:g} over {c.tests} tests (Holm); material change: "
+        f"shares max({100 * t.rate_points:g} pp, {t.rate_relative:g} x min(p, 1-p)), "
+        f"latency max({100 * t.latency_relative:g}%, {t.latency_floor * 1000:g} ms); "
+        f"intervals at {100 * t.confidence:g}%",
+    ]
+    if c.baseline.get("backend") != c.current.get("backend"):
+        lines.append(
+            f"- note: the backends differ ({c.baseline.get('backend')} vs "
+            f"{c.current.get('backend')}): differences may be the backends', not the code's"
+        )
+    lines += [
+        "",
+        f"**{counts[Verdict.REGRESSED]} regressed, {counts[Verdict.IMPROVED]} improved, "
+        f"{counts[Verdict.SAME]} same, {counts[Verdict.INCONCLUSIVE]} inconclusive, "
+        f"{len(not_comparable)} not comparable; {len(flips)} verdict "
+        f"flip{'s' if len(flips) != 1 else ''}**",
+    ]
+    if flips:
+        lines += ["", "## Verdict flips", "", "| scenario | baseline | current |", "|---|---|---|"]
+        flips.sort(key=lambda s: (not s.flipped_to_failure, s.scenario))
+        lines += [
+            f"| {_cell(s.scenario)} | {s.baseline_outcome} | {s.current_outcome} |" for s in flips
+        ]
+    for title, verdict in (
+        ("Regressions", Verdict.REGRESSED),
+        ("Improvements", Verdict.IMPROVED),
+        ("Inconclusive", Verdict.INCONCLUSIVE),
+    ):
+        rows = [(s, m) for s in c.scenarios for m in s.metrics if m.verdict is verdict]
+        if rows:
+            lines += ["", f"## {title}", "", *_metric_table(rows)]
+    if not_comparable:
+        lines += ["", "## Not comparable", "", "| scenario | reason |", "|---|---|"]
+        lines += [f"| {_cell(s.scenario)} | {_cell(s.reason)} |" for s in not_comparable]
+    same = [s for s in c.scenarios if s.verdict is Verdict.SAME]
+    if same:
+        lines += [
+            "",
+            f"<details><summary>{len(same)} scenario{'s' if len(same) != 1 else ''} "
+            "with no material change</summary>",
+            "",
+            *[f"- {s.scenario}" for s in same],
+            "",
+            "</details>",
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,51 @@
+"""The plugin's record helpers that need no pytester: outcome over phases, names, git."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from meshchaos.pytest_plugin._record import file_name, git_revision, machine, outcome_of
+
+
+def _reports(**phases: str) -> Any:
+    return {
+        when: SimpleNamespace(failed=o == "failed", skipped=o == "skipped", outcome=o)
+        for when, o in phases.items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("phases", "expected"),
+    [
+        ({"setup": "passed", "call": "passed", "teardown": "passed"}, "passed"),
+        ({"setup": "passed", "call": "failed", "teardown": "passed"}, "failed"),
+        ({"setup": "passed", "call": "failed", "teardown": "failed"}, "failed"),
+        ({"setup": "passed", "call": "passed", "teardown": "failed"}, "error"),
+        ({"setup": "failed", "teardown": "passed"}, "error"),
+        ({"setup": "skipped", "teardown": "passed"}, "skipped"),
+    ],
+)
+def test_outcome_counts_every_phase(phases: dict[str, str], expected: str) -> None:
+    assert outcome_of(_reports(**phases)) == expected
+
+
+def test_file_name_of_a_test_id() -> None:
+    assert file_name("scenarios/test_x.py::test_y[a b]") == "test_x.test_y[a_b].json"
+
+
+def test_git_revision_is_none_outside_a_checkout(tmp_path: Path) -> None:
+    assert git_revision(tmp_path) is None
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    assert git_revision(tmp_path) is None  # no commit yet
+    here = git_revision(Path(__file__).parent)
+    assert here is None or len(here) == 40
+
+
+def test_machine_names_the_cores() -> None:
+    m = machine()
+    assert set(m) == {"hostname", "platform", "python", "cores"}
