@@ -94,7 +94,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from meshchaos.report.compare import Thresholds, compare_runs, to_markdown
+    from meshchaos.report.compare import Thresholds, compare_runs
+    from meshchaos.report.markdown import to_markdown
     from meshchaos.report.record import RecordError, read_run
 
     thresholds = Thresholds(

@@ -30,15 +30,19 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from scipy import stats as sps
-
-from meshchaos.report.record import Histogram, RunRecord, bin_edges
-from meshchaos.stats.intervals import wilson
+from meshchaos.report._statistics import (
+    fisher,
+    newcombe,
+    quantile_interval,
+    share_detectable,
+)
+from meshchaos.report.histogram import Histogram
+from meshchaos.report.record import RunRecord
 from meshchaos.stats.multiple import holm_adjusted
 
 __all__ = [
@@ -48,7 +52,6 @@ __all__ = [
     "Thresholds",
     "Verdict",
     "compare_runs",
-    "to_markdown",
 ]
 
 MIN_TAIL = 10  # samples beyond a quantile, per run, before it is tested
@@ -191,48 +194,6 @@ class Comparison:
 # ------------------------------------------------------------------ statistics
 
 
-def _fisher(a: int, n1: int, b: int, n2: int) -> float:
-    if (a == 0 and b == 0) or (a == n1 and b == n2):
-        return 1.0
-    _, p = sps.fisher_exact([[a, n1 - a], [b, n2 - b]])
-    return float(min(1.0, p))
-
-
-def newcombe(k1: int, n1: int, k2: int, n2: int, confidence: float) -> tuple[float, float]:
-    """Newcombe's hybrid score interval for p2 - p1 (method 10)."""
-    p1, p2 = k1 / n1, k2 / n2
-    l1, u1 = wilson(k1, n1, confidence)
-    l2, u2 = wilson(k2, n2, confidence)
-    d = p2 - p1
-    return (
-        d - math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2),
-        d + math.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2),
-    )
-
-
-def _z(p: float) -> float:
-    return float(sps.norm.ppf(p))
-
-
-def share_detectable(k1: int, n1: int, k2: int, n2: int, level: float, power: float) -> float:
-    """Smallest share difference a two-sided test at ``level`` finds with ``power``."""
-    pooled = (k1 + k2) / (n1 + n2)
-    pooled = min(max(pooled, 1 / (n1 + n2)), 1 - 1 / (n1 + n2))
-    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    return (_z(1 - level / 2) + _z(power)) * se
-
-
-def quantile_interval(h: Histogram, q: float, confidence: float) -> tuple[float, float]:
-    """Distribution-free interval for the ``q`` quantile: order statistics whose ranks
-    come from Binomial(n, q), widened to the edges of the bins that hold them."""
-    n = h.count
-    tail = (1 - confidence) / 2
-    lo_rank = int(sps.binom.ppf(tail, n, q))
-    hi_rank = int(sps.binom.ppf(1 - tail, n, q)) + 1
-    lo_rank, hi_rank = min(max(lo_rank, 1), n), min(max(hi_rank, 1), n)
-    return bin_edges(h.bin_of_rank(lo_rank))[0], bin_edges(h.bin_of_rank(hi_rank))[1]
-
-
 def _direction(outcome: str) -> str:
     return "increase-bad" if _BAD_CLASS.search(outcome) else "either"
 
@@ -254,7 +215,7 @@ def _share_metric(
         low=low,
         high=high,
         threshold=t.rate(p1),
-        pvalue=_fisher(k1, n1, k2, n2),
+        pvalue=fisher(k1, n1, k2, n2),
     )
 
 
@@ -291,7 +252,7 @@ def _latency_metric(
         {i: base.bins.get(i, 0) + cur.bins.get(i, 0) for i in {*base.bins, *cur.bins}}
     )
     cut = pooled.bin_of_rank(max(1, math.ceil(q * pooled.count)))
-    metric.pvalue = _fisher(base.at_most(cut), n1, cur.at_most(cut), n2)
+    metric.pvalue = fisher(base.at_most(cut), n1, cur.at_most(cut), n2)
     metric.detectable = max(metric.high - metric.change, metric.change - metric.low)
     return metric
 
@@ -429,115 +390,3 @@ def compare_runs(
 
 
 # ------------------------------------------------------------------ Markdown
-
-
-def _value(m: MetricComparison, x: float, n: int) -> str:
-    if m.kind == "share":
-        return f"{100 * x:.2f}% ({round(x * n)}/{n})"
-    return f"{x * 1000:.4g} ms"
-
-
-def _change(m: MetricComparison, x: float) -> str:
-    if math.isnan(x):
-        return "n/a"
-    return f"{100 * x:+.2f} pp" if m.kind == "share" else f"{100 * x:+.1f}%"
-
-
-def _p(x: float | None) -> str:
-    return "not tested" if x is None else f"{x:.2g}"
-
-
-def _run_line(run: Mapping[str, Any]) -> str:
-    rev = run.get("git_revision")
-    versions = run.get("versions") or {}
-    parts = [f"`{run.get('run_id')}`", f"backend {run.get('backend')}"]
-    if rev:
-        parts.append(f"git {str(rev)[:12]}")
-    if versions.get("envoy"):
-        parts.append(f"Envoy {versions['envoy']}")
-    if versions.get("meshchaos"):
-        parts.append(f"meshchaos {versions['meshchaos']}")
-    return ", ".join(parts)
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _metric_table(rows: Sequence[tuple[ScenarioComparison, MetricComparison]]) -> list[str]:
-    lines = [
-        "| scenario | metric | baseline | current | change | interval | threshold | "
-        "p (Holm) | could detect |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for s, m in rows:
-        interval = f"[{_change(m, m.low)}, {_change(m, m.high)}]"
-        detect = _change(m, m.detectable).lstrip("+") if m.detectable is not None else ""
-        if m.note:
-            detect = m.note
-        lines.append(
-            f"| {_cell(s.scenario)} | {_cell(m.metric)} | "
-            f"{_value(m, m.baseline, m.baseline_n)} | {_value(m, m.current, m.current_n)} | "
-            f"{_change(m, m.change)} | {interval} | ±{_change(m, m.threshold).lstrip('+')} | "
-            f"{_p(m.adjusted)} | {_cell(detect)} |"
-        )
-    return lines
-
-
-def to_markdown(c: Comparison) -> str:
-    """The comparison as GitHub-flavoured Markdown, for a CI log or job summary."""
-    t = c.thresholds
-    flips = [s for s in c.scenarios if s.flip]
-    counts = {v: c.count(v) for v in Verdict}
-    not_comparable = [s for s in c.scenarios if not s.comparable]
-    lines = [
-        "# meshchaos compare",
-        "",
-        f"- baseline: {_run_line(c.baseline)}",
-        f"- current: {_run_line(c.current)}",
-        f"- family-wise alpha {t.alpha:g} over {c.tests} tests (Holm); material change: "
-        f"shares max({100 * t.rate_points:g} pp, {t.rate_relative:g} x min(p, 1-p)), "
-        f"latency max({100 * t.latency_relative:g}%, {t.latency_floor * 1000:g} ms); "
-        f"intervals at {100 * t.confidence:g}%",
-    ]
-    if c.baseline.get("backend") != c.current.get("backend"):
-        lines.append(
-            f"- note: the backends differ ({c.baseline.get('backend')} vs "
-            f"{c.current.get('backend')}): differences may be the backends', not the code's"
-        )
-    lines += [
-        "",
-        f"**{counts[Verdict.REGRESSED]} regressed, {counts[Verdict.IMPROVED]} improved, "
-        f"{counts[Verdict.SAME]} same, {counts[Verdict.INCONCLUSIVE]} inconclusive, "
-        f"{len(not_comparable)} not comparable; {len(flips)} verdict "
-        f"flip{'s' if len(flips) != 1 else ''}**",
-    ]
-    if flips:
-        lines += ["", "## Verdict flips", "", "| scenario | baseline | current |", "|---|---|---|"]
-        flips.sort(key=lambda s: (not s.flipped_to_failure, s.scenario))
-        lines += [
-            f"| {_cell(s.scenario)} | {s.baseline_outcome} | {s.current_outcome} |" for s in flips
-        ]
-    for title, verdict in (
-        ("Regressions", Verdict.REGRESSED),
-        ("Improvements", Verdict.IMPROVED),
-        ("Inconclusive", Verdict.INCONCLUSIVE),
-    ):
-        rows = [(s, m) for s in c.scenarios for m in s.metrics if m.verdict is verdict]
-        if rows:
-            lines += ["", f"## {title}", "", *_metric_table(rows)]
-    if not_comparable:
-        lines += ["", "## Not comparable", "", "| scenario | reason |", "|---|---|"]
-        lines += [f"| {_cell(s.scenario)} | {_cell(s.reason)} |" for s in not_comparable]
-    same = [s for s in c.scenarios if s.verdict is Verdict.SAME]
-    if same:
-        lines += [
-            "",
-            f"<details><summary>{len(same)} scenario{'s' if len(same) != 1 else ''} "
-            "with no material change</summary>",
-            "",
-            *[f"- {s.scenario}" for s in same],
-            "",
-            "</details>",
-        ]
-    return "\n".join(lines) + "\n"

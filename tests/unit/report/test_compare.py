@@ -11,14 +11,9 @@ import pytest
 from report_fakes import Spec, write_run
 
 from meshchaos.cli import main
-from meshchaos.report.compare import (
-    Comparison,
-    Thresholds,
-    Verdict,
-    compare_runs,
-    newcombe,
-    to_markdown,
-)
+from meshchaos.report._statistics import newcombe
+from meshchaos.report.compare import Comparison, Thresholds, Verdict, compare_runs
+from meshchaos.report.markdown import to_markdown
 from meshchaos.report.record import read_run
 
 SPECS = [Spec(f"s{i:02d}", error_share=0.02 + 0.01 * (i % 5)) for i in range(20)]
