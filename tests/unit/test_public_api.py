@@ -29,3 +29,13 @@ def test_importing_meshchaos_does_not_load_the_statistics_stack() -> None:
     code = "import sys, meshchaos; print('scipy' in sys.modules, 'aiohttp' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_loading_the_pytest_plugin_does_not_load_the_statistics_stack() -> None:
+    # The plugin is active in every pytest run of an environment with meshchaos.
+    code = (
+        "import sys, meshchaos.pytest_plugin; "
+        "print('scipy' in sys.modules, 'aiohttp' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
