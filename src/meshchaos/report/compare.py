@@ -16,6 +16,10 @@ scenario is compared metric by metric:
   edges, giving an interval for the ratio current / baseline. A quantile is tested only
   when each run has at least :data:`MIN_TAIL` samples beyond it.
 
+Latency is also judged against the run-to-run noise of the pair (see
+:func:`_between_runs`): net of the run-wide shift, and beyond the spread of the other
+scenarios' ratios.
+
 Holm's method runs over every test of the whole comparison at ``alpha`` (family-wise,
 a budget of its own, separate from the runs' alpha). A metric is REGRESSED (IMPROVED)
 only when its adjusted p-value is at most ``alpha`` AND the change is at least the
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -40,6 +45,7 @@ from meshchaos.report._statistics import (
     newcombe,
     quantile_interval,
     share_detectable,
+    z_score,
 )
 from meshchaos.report.histogram import Histogram
 from meshchaos.report.record import RunRecord
@@ -55,6 +61,11 @@ __all__ = [
 ]
 
 MIN_TAIL = 10  # samples beyond a quantile, per run, before it is tested
+# Run-to-run noise of latency (see _between_runs): estimated from the comparison's own
+# scenarios when at least NOISE_MIN_METRICS quantiles were tested, else DEFAULT_NOISE.
+NOISE_MIN_METRICS = 10
+NOISE_QUANTILE = 0.9  # of |log ratio - median|, robust to a few real changes
+DEFAULT_NOISE = 0.20  # log-ratio spread of an honest pair measured here (docs/RECORD.md)
 QUANTILES = (0.5, 0.99)
 _BAD_CLASS = re.compile(r"error|unavailable|timeout|overflow|fail|reset|^(0|5\d\d)$", re.I)
 
@@ -123,6 +134,7 @@ class MetricComparison:
     threshold: float
     pvalue: float | None  # None: not tested (too few samples)
     detectable: float | None = None
+    shift: float = 0.0  # latency: the run-wide change taken out of ``change`` (relative)
     adjusted: float | None = None
     verdict: Verdict = Verdict.INCONCLUSIVE
     note: str = ""
@@ -173,6 +185,9 @@ class Comparison:
     current: Mapping[str, Any]
     thresholds: Thresholds
     scenarios: list[ScenarioComparison]
+    # per latency metric ("p50 latency"): (run-wide shift, noise in log units, the
+    # smallest change that noise lets count), all relative but noise
+    latency_noise: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
     @property
     def tests(self) -> int:
@@ -300,8 +315,56 @@ def _load_metrics(
     hb = Histogram.from_json(base["latency"]["histogram"])
     hc = Histogram.from_json(cur["latency"]["histogram"])
     for q in QUANTILES:
-        out.append(_latency_metric(f"{prefix}p{q * 100:g} latency", q, hb, hc, t))
+        out.append(_latency_metric(f"{prefix}{_quantile_name(q)}", q, hb, hc, t))
     return out
+
+
+def _quantile_name(q: float) -> str:
+    return f"p{q * 100:g} latency"
+
+
+def _between_runs(
+    metrics: list[MetricComparison], t: Thresholds
+) -> tuple[float, float, float] | None:
+    """Take the run-to-run noise of latency into account, in place.
+
+    The quantile test treats every request as independent, but two runs differ by more
+    than sampling: the machine's speed, what else ran, bursts of contention that slow
+    one load and not the next. A random-effects view (each scenario's log ratio =
+    its real change + a run-level shift + between-run noise) asks two things of a
+    latency change before it can count: it is judged net of the run-wide shift (the
+    median log ratio over the comparison, shown apart), and it must stand out from the
+    spread of the other scenarios' ratios, the noise of this pair of runs: the
+    material threshold becomes at least ``exp(z * noise) - 1``, with ``z`` the
+    Bonferroni normal quantile over these metrics at ``alpha``. A pair whose other
+    scenarios agree closely (a quiet machine, or a record compared with an edited copy
+    of itself) keeps the fixed threshold; a noisy pair says what it could not resolve.
+    Returns (shift, noise, floor), or None when no quantile was tested.
+    """
+    if not metrics:
+        return None
+    logs = [math.log1p(m.change) for m in metrics]
+    centre = statistics.median(logs) if len(logs) >= NOISE_MIN_METRICS else 0.0
+    if len(logs) >= NOISE_MIN_METRICS:
+        spread = sorted(abs(x - centre) for x in logs)
+        rank = min(len(spread) - 1, math.ceil(NOISE_QUANTILE * len(spread)) - 1)
+        noise = spread[rank] / z_score(0.5 + NOISE_QUANTILE / 2)
+    else:
+        noise = DEFAULT_NOISE
+    z = z_score(1 - t.alpha / (2 * len(metrics)))
+    floor = math.expm1(z * noise)
+    shift = math.expm1(centre)
+    for m in metrics:
+        m.shift = shift
+        m.change = (1 + m.change) / (1 + shift) - 1
+        m.low = (1 + m.low) / (1 + shift) - 1
+        m.high = (1 + m.high) / (1 + shift) - 1
+        if floor > m.threshold:
+            m.threshold = floor
+            m.note = m.note or (
+                f"threshold widened to the run-to-run noise of this pair (±{noise:.2f} log)"
+            )
+    return shift, noise, floor
 
 
 def _policies(record: Mapping[str, Any]) -> dict[str, str]:
@@ -381,12 +444,17 @@ def compare_runs(
             prefix = f"{label}: " if len(common) > 1 else ""
             sc.metrics += _load_metrics(prefix, loads_b[label], loads_c[label], t)
     tested = [m for s in scenarios for m in s.metrics if m.pvalue is not None]
+    noise: dict[str, tuple[float, float, float]] = {}
+    for q in QUANTILES:
+        found = _between_runs([m for m in tested if m.metric.endswith(_quantile_name(q))], t)
+        if found is not None:
+            noise[_quantile_name(q)] = found
     for m, q in zip(tested, holm_adjusted([m.pvalue or 0.0 for m in tested]), strict=True):
         m.adjusted = q
     for s in scenarios:
         for m in s.metrics:
             _judge(m, t, len(tested))
-    return Comparison(baseline.run, current.run, t, scenarios)
+    return Comparison(baseline.run, current.run, t, scenarios, noise)
 
 
 # ------------------------------------------------------------------ Markdown

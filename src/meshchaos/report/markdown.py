@@ -80,6 +80,12 @@ def to_markdown(c: Comparison) -> str:
         f"latency max({100 * t.latency_relative:g}%, {t.latency_floor * 1000:g} ms); "
         f"intervals at {100 * t.confidence:g}%",
     ]
+    for name, (shift, noise, floor) in sorted(c.latency_noise.items()):
+        lines.append(
+            f"- {name}: run-wide shift {100 * shift:+.1f}% (taken out of each scenario's "
+            f"change); run-to-run noise ±{noise:.2f} log, so a change below "
+            f"{100 * max(floor, t.latency_relative):.0f}% cannot be told from it here"
+        )
     if c.baseline.get("backend") != c.current.get("backend"):
         lines.append(
             f"- note: the backends differ ({c.baseline.get('backend')} vs "
