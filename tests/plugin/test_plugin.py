@@ -246,6 +246,37 @@ def test_record_writes_per_test_files_and_run_json(suite: pytest.Pytester) -> No
     assert set(read_run(run_dir).scenarios) == {one["id"], two["id"]}
 
 
+def test_junit_carries_key_figures_through_xdist(suite: pytest.Pytester) -> None:
+    (suite.path / "test_j.py").write_text(
+        "import pytest\n"
+        "@pytest.mark.routing\n"
+        "@pytest.mark.parametrize('x', [pytest.param(1, id='one'), pytest.param(2, id='two')])\n"
+        "def test_j(x, record):\n"
+        "    assert x == 1\n"
+    )
+    result = suite.runpytest(
+        "--reports-dir",
+        "out",
+        "-n",
+        "1",
+        "--junitxml",
+        "junit.xml",
+        "-o",
+        "junit_family=xunit1",
+        "test_j.py",
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    import xml.etree.ElementTree as ET
+
+    cases = ET.parse(suite.path / "junit.xml").getroot().iter("testcase")
+    props = {
+        c.get("name"): {p.get("name"): p.get("value") for p in c.iter("property")} for c in cases
+    }
+    assert props["test_j[one]"]["meshchaos.outcome"] == "passed"
+    assert props["test_j[two]"]["meshchaos.outcome"] == "failed"
+    assert props["test_j[one]"]["meshchaos.requests"] == "0"
+
+
 def test_record_carries_a_teardown_failure(suite: pytest.Pytester) -> None:
     (suite.path / "test_t.py").write_text(
         "import pytest\n"

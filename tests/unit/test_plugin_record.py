@@ -49,3 +49,31 @@ def test_git_revision_is_none_outside_a_checkout(tmp_path: Path) -> None:
 def test_machine_names_the_cores() -> None:
     m = machine()
     assert set(m) == {"hostname", "platform", "python", "cores"}
+
+
+def test_junit_properties_name_the_plan_and_each_failed_check() -> None:
+    from meshchaos.pytest_plugin._record import junit_properties
+
+    failed = {
+        "name": "share of status:503",
+        "failed": True,
+        "expected": "0.100",
+        "observed": "0.300 (90/300)",
+        "interval": "99.98% CI [0.21, 0.40]",
+        "adjusted_pvalue": 1.2e-9,
+    }
+    data = {
+        "outcome": "failed",
+        "loads": [{"count": 300}, {"count": 60}],
+        "sizing": {"planned": 2684, "detectable": 0.152},
+        "checks": [{"checks": [failed, {"name": "no unpredicted outcomes", "failed": False}]}],
+    }
+    props = dict(junit_properties(data))
+    assert props["meshchaos.requests"] == "360"
+    assert props["meshchaos.planned"] == "2684"
+    assert props["meshchaos.detectable"] == "0.152"
+    assert props["meshchaos.checks"] == "1/2 passed"
+    assert props["meshchaos.failed.0"] == (
+        "share of status:503: expected 0.100 | observed 0.300 (90/300) | "
+        "99.98% CI [0.21, 0.40] | p 1.2e-09"
+    )

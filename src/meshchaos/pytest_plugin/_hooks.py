@@ -252,7 +252,7 @@ def pytest_runtest_makereport(
         # record now carries the test's final outcome. A record that cannot be written
         # fails this test's teardown, saying why, rather than the whole session.
         try:
-            write_after_teardown(item)
+            report.user_properties.extend(write_after_teardown(item))
         except Exception as exc:  # any: reported on the test, never lost
             report.outcome = "failed"
             report.longrepr = f"meshchaos: could not write the run record: {exc!r}"
