@@ -5,6 +5,7 @@
     ├── UnknownWorkload            a workload name that is not in the mesh or topology
     ├── MeshError                  a mesh backend failed (process died, proxy never synced, ...)
     │   └── BackendUnavailable     the chosen backend cannot run here or is not built yet
+    │       └── PrerequisiteMissing  a tool it needs (Docker engine, kind, kubectl) is missing
     └── LoadError                  the load generator could not run as asked
     PolicyDeviation (AssertionError)  the system under test deviated from the prediction
 
@@ -57,6 +58,12 @@ class MeshError(MeshChaosError):
 
 class BackendUnavailable(MeshError):
     """The requested backend cannot run on this machine, or is not available yet."""
+
+
+class PrerequisiteMissing(BackendUnavailable):
+    """A tool the backend needs is not installed or not running (a Docker engine, kind,
+    kubectl). The message is complete as it stands, one entry per missing tool with how
+    to install it, and is meant to be shown as is, without a traceback."""
 
 
 class LoadError(MeshChaosError):

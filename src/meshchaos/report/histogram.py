@@ -25,7 +25,7 @@ __all__ = [
 HISTOGRAM_LOW = 1e-4  # seconds: the first bin's lower edge (100 µs)
 BINS_PER_DECADE = 100  # each bin is 2.3% wide, finer than any threshold compare uses
 HISTOGRAM_DECADES = 7  # 100 µs .. 1000 s; below and above go into the end bins
-PERCENTILES = (50.0, 90.0, 99.0, 99.9, 100.0)
+PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9, 100.0)
 
 
 def bin_of(latency: float) -> int:

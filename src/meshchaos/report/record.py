@@ -29,12 +29,14 @@ from meshchaos.report.histogram import (  # noqa: F401  (part of the record's AP
     BINS_PER_DECADE,
     HISTOGRAM_DECADES,
     HISTOGRAM_LOW,
+    PERCENTILES,
     Histogram,
     bin_edges,
     bin_of,
     histogram_of,
     latency_record,
 )
+from meshchaos.report.timeline import timeline_of
 
 __all__ = [
     "BINS_PER_DECADE",
@@ -64,8 +66,6 @@ SCENARIO_SCHEMA = "meshchaos.scenario-record"
 RUN_SCHEMA = "meshchaos.run-record"
 SCHEMA_VERSION = 1
 RUN_FILE = "run.json"
-
-PERCENTILES = (50.0, 90.0, 99.0, 99.9, 100.0)
 
 
 def policy_entry(path: Path) -> dict[str, Any]:
@@ -148,7 +148,8 @@ def sizing_entry(sizing: Any) -> dict[str, Any] | None:
 
 def load_entry(label: str, result: Any, *, samples: int = 0) -> dict[str, Any]:
     """A :class:`~meshchaos.load.LoadResult`: frame, class and status counts, latency
-    (histogram and percentiles, overall and per class), and ``samples`` raw samples."""
+    (histogram and percentiles, overall and per class), class counts over time
+    (``timeline``), and ``samples`` raw samples."""
     by_class: dict[str, list[float]] = {}
     for sample in result.samples:
         by_class.setdefault(sample.outcome, []).append(sample.latency)
@@ -166,6 +167,7 @@ def load_entry(label: str, result: Any, *, samples: int = 0) -> dict[str, Any]:
         "overloaded": sum(1 for s in result.samples if s.overloaded),
         "latency": latency_record(s.latency for s in result.samples),
         "latency_by_class": {c: latency_record(v) for c, v in sorted(by_class.items())},
+        "timeline": timeline_of(result.samples),
         "events": [
             {"name": e.name, "after": e.after, "started": e.started, "error": e.error}
             for e in result.events
