@@ -105,16 +105,6 @@ def test_markers_registered(pytester: pytest.Pytester) -> None:
     pytester.runpytest("--strict-markers").assert_outcomes(passed=1)
 
 
-@pytest.mark.parametrize("backend", ["kind", "cluster"])
-def test_kube_backends_fail_clearly(pytester: pytest.Pytester, backend: str) -> None:
-    # No conftest: the `mesh` fixture comes from the installed plugin.
-    pytester.makepyfile("def test_uses_mesh(mesh):\n    pass\n")
-    result = pytester.runpytest(f"--backend={backend}")
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([f"*--backend {backend} is not available*"])
-    assert "Traceback" not in result.stdout.str()
-
-
 def test_policy_rolled_back_after_failure(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         """
@@ -317,3 +307,31 @@ def test_alpha_split_over_scenarios_only(pytester: pytest.Pytester) -> None:
     pytester.runpytest("--alpha", "0.02").assert_outcomes(passed=5)
     # -k deselection shrinks the split: only what runs shares the budget.
     pytester.runpytest("--alpha", "0.02", "-k", "test_a and 0").assert_outcomes(failed=1)
+
+
+@pytest.mark.parametrize(
+    ("backend", "tool", "how"),
+    [("kind", "Docker engine", "docs.docker.com"), ("cluster", "kubectl", "kubectl")],
+)
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_kube_backend_without_its_tools_ends_the_run_at_once_with_one_message(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    workers: list[str],
+    backend: str,
+    tool: str,
+    how: str,
+) -> None:
+    # No conftest: the `mesh` fixture and the check come from the installed plugin.
+    empty = pytester.path / "empty-path"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))  # no docker, kind or kubectl
+    pytester.makepyfile(test_s="import pytest\n@pytest.mark.routing\ndef test_s(mesh):\n    pass\n")
+    result = pytester.runpytest_subprocess("--backend", backend, *workers)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert err.count(f"ERROR: meshchaos: --backend {backend} cannot start") == 1
+    assert tool in err
+    assert how in err
+    assert "Traceback" not in err + result.stdout.str()
+    assert "test_s" not in result.stdout.str()  # nothing ran: not one error per test

@@ -11,9 +11,29 @@ from meshchaos.mesh.base import Mesh
 if TYPE_CHECKING:
     from meshchaos.mesh.local._down import Down
 
-__all__ = ["BACKENDS", "attach_mesh", "down_mesh", "open_mesh"]
+__all__ = ["BACKENDS", "attach_mesh", "check_backend", "down_mesh", "open_mesh"]
 
 BACKENDS = ("local", "kind", "cluster")
+
+
+def check_backend(backend: str) -> None:
+    """Check, in seconds, that ``backend`` can start on this machine: for ``kind`` and
+    ``cluster`` the tools they need (:func:`meshchaos.mesh.kube.prereqs.check_prerequisites`),
+    raising one :class:`~meshchaos.errors.PrerequisiteMissing` naming every missing tool
+    and how to install it; then :class:`BackendUnavailable` while the backend itself has
+    not landed. ``local`` needs nothing."""
+    if backend == "local":
+        return
+    if backend not in BACKENDS:
+        raise MeshError(f"unknown backend {backend!r}; expected one of: {', '.join(BACKENDS)}")
+    from meshchaos.mesh.kube._runner import SubprocessRunner
+    from meshchaos.mesh.kube.prereqs import check_prerequisites
+
+    check_prerequisites(SubprocessRunner(), backend)
+    raise BackendUnavailable(
+        f"the tools --backend {backend} needs are in place, but the kind and cluster "
+        "backends are not available yet; use --backend local for the embedded Envoy mesh"
+    )
 
 
 def open_mesh(
@@ -30,6 +50,7 @@ def open_mesh(
 
         return LocalMesh.start(state_dir, **kw)
     if backend in ("kind", "cluster"):
+        check_backend(backend)  # raises: a missing tool, else "not available yet"
         what = f" (kube context {kube_context!r})" if kube_context else ""
         raise BackendUnavailable(
             f"the kind and cluster backends are not available yet{what}: they land with the "

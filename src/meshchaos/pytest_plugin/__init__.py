@@ -26,6 +26,7 @@ from meshchaos.pytest_plugin._hooks import (
     pytest_runtest_call,
     pytest_runtest_makereport,
     pytest_runtest_setup,
+    pytest_sessionstart,
     pytest_terminal_summary,
 )
 from meshchaos.pytest_plugin._mesh import mesh, pytest_unconfigure
@@ -68,6 +69,7 @@ __all__ = [
     "pytest_runtest_makereport",
     "pytest_runtest_setup",
     "pytest_sessionfinish",
+    "pytest_sessionstart",
     "pytest_terminal_summary",
     "pytest_unconfigure",
     "record",

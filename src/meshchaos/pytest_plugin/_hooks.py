@@ -186,6 +186,22 @@ class _XdistHooks:
 # ------------------------------------------------------------ collection
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # A cluster backend's tools are checked before anything is collected or started, on
+    # the controller only: a missing Docker engine ends the run in seconds with one
+    # message, not one error per test minutes later.
+    s = settings(session.config)
+    if s.backend == "local" or hasattr(session.config, "workerinput"):
+        return
+    from meshchaos.errors import BackendUnavailable
+    from meshchaos.mesh.factory import check_backend
+
+    try:
+        check_backend(s.backend)
+    except BackendUnavailable as exc:
+        raise pytest.UsageError(f"meshchaos: {exc}") from None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if is_scenario(item) and not item.get_closest_marker("scenario"):
