@@ -125,36 +125,35 @@ def _check_engine(runner: Runner, engine: str, missing: list[Missing]) -> str:
     return f"{engine} {version}"
 
 
-def _check_kind(runner: Runner, missing: list[Missing]) -> str:
+def _ask(
+    runner: Runner, tool: str, argv: list[str], how: str, missing: list[Missing]
+) -> str | None:
+    """Run ``argv`` for ``tool``'s version: its output, or None with why in ``missing``."""
+    shown = " ".join(argv[:3]) if tool == "kubectl" else " ".join(argv)
     try:
-        done = runner.run(["kind", "version"], timeout=CHECK_TIMEOUT_S)
+        done = runner.run(argv, timeout=CHECK_TIMEOUT_S)
     except CommandNotFound:
-        missing.append(Missing("kind", "not found on PATH.", _KIND_HOW))
-        return ""
+        missing.append(Missing(tool, "not found on PATH.", how))
+        return None
     except CommandTimedOut:
-        missing.append(Missing("kind", "`kind version` did not answer.", _KIND_HOW))
-        return ""
+        missing.append(Missing(tool, f"`{' '.join(argv[:2])}` did not answer.", how))
+        return None
     if not done.ok:
-        why = f"`kind version` failed ({_first_line(done.error_text) or done.returncode})."
-        missing.append(Missing("kind", why, _KIND_HOW))
-        return ""
-    return done.text.strip()
+        detail = _first_line(done.error_text) or str(done.returncode)
+        missing.append(Missing(tool, f"`{shown}` failed ({detail}).", how))
+        return None
+    return done.text
+
+
+def _check_kind(runner: Runner, missing: list[Missing]) -> str:
+    text = _ask(runner, "kind", ["kind", "version"], _KIND_HOW, missing)
+    return "" if text is None else text.strip()
 
 
 def _check_kubectl(runner: Runner, missing: list[Missing]) -> str:
-    try:
-        done = runner.run(["kubectl", "version", "--client", "-o", "json"], timeout=CHECK_TIMEOUT_S)
-    except CommandNotFound:
-        missing.append(Missing("kubectl", "not found on PATH.", _KUBECTL_HOW))
-        return ""
-    except CommandTimedOut:
-        missing.append(Missing("kubectl", "`kubectl version` did not answer.", _KUBECTL_HOW))
-        return ""
-    if not done.ok:
-        why = f"`kubectl version --client` failed ({_first_line(done.error_text)})."
-        missing.append(Missing("kubectl", why, _KUBECTL_HOW))
-        return ""
-    return _kubectl_version(done.text)
+    argv = ["kubectl", "version", "--client", "-o", "json"]
+    text = _ask(runner, "kubectl", argv, _KUBECTL_HOW, missing)
+    return "" if text is None else _kubectl_version(text)
 
 
 def _kubectl_version(text: str) -> str:
