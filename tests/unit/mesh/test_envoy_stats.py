@@ -95,7 +95,7 @@ def test_istio_stat_names_answer_the_same_queries() -> None:
 def test_queries_name_only_known_counters() -> None:
     with pytest.raises(ValueError, match="unknown counter 'rq_total'; expected one of"):
         CounterQuery("rq_total")
-    q = CounterQuery("upstream_rq_total", Side.SERVER, ["httpbin-v1"], 8000)  # type: ignore[arg-type]
+    q = CounterQuery("upstream_rq_total", Side.SERVER, ["httpbin-v1"], 8000)
     assert q.workloads == ("httpbin-v1",)  # hashable, so it can key a dict
     assert q.describe() == "upstream_rq_total (server side of httpbin-v1, port 8000)"
 
