@@ -165,4 +165,4 @@ def test_down_from_another_process_stops_the_owner(
         timeout=30,
     )
     assert again.returncode == 1
-    assert "no local mesh is running" in again.stderr
+    assert "no mesh is running in st; start one with `meshchaos up" in again.stderr
