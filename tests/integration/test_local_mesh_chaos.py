@@ -103,7 +103,8 @@ def test_scale_from_zero_starts_a_catalog_variant(mesh: LocalMesh) -> None:
 def test_chaos_names_unknown_instances(mesh: LocalMesh) -> None:
     with pytest.raises(MeshError, match="no instance 'reviews-v9-0'"):
         mesh.kill("reviews-v9-0")
-    with pytest.raises(UnknownWorkload, match="no workload 'reviews-v9' in the running mesh"):
+    with pytest.raises(UnknownWorkload, match="no workload 'reviews-v9' in the mesh's catalogue"):
         mesh.instances("reviews-v9")
+    assert mesh.instances("ratings-v-faulty") == []  # in the catalogue, scaled to zero
     with pytest.raises(MeshError, match="unknown workload 'nope'"):
         mesh.scale("nope", 1)

@@ -185,8 +185,9 @@ class Mesh(Protocol):
     def instances(self, workload: str) -> list[str]:
         """The instances of ``workload`` as the backend names them, in a stable order
         (local: ``reviews-v1-0``, ``reviews-v1-1``, killed ones included until restarted;
-        kube: pod names, which change when a pod is replaced). Raises
-        :class:`~meshchaos.errors.UnknownWorkload` for a workload the mesh does not run."""
+        kube: pod names, which change when a pod is replaced); empty for a workload scaled
+        to zero. Raises :class:`~meshchaos.errors.UnknownWorkload` for a workload the mesh
+        does not know."""
         ...
 
     def kill(self, instance: str) -> None:

@@ -283,14 +283,15 @@ class LocalMesh:
 
     # -- chaos (owner only) -----------------------------------------------------------------
     def instances(self, workload: str) -> list[str]:
-        """``workload``'s instances by index (``reviews-v1-0``...), killed ones included."""
+        """``workload``'s instances by index (``reviews-v1-0``...), killed ones included;
+        empty for a catalogue workload scaled to zero (e.g. ``httpbin-v-faulty``)."""
         state = self._load()
+        known = {w.name for w in state.workloads}
+        if workload not in known:
+            raise UnknownWorkload(workload, known, where="in the mesh's catalogue")
         recs = sorted(
             (p for p in state.proxies.values() if p.workload == workload), key=lambda p: p.instance
         )
-        if not recs:
-            known = {p.workload for p in state.proxies.values() if p.workload}
-            raise UnknownWorkload(workload, known, where="in the running mesh")
         return [p.name for p in recs]
 
     def kill(self, instance: str) -> None:
