@@ -4,6 +4,7 @@
     ├── ConfigInvalid              Istio YAML rejected; carries every problem found
     ├── UnknownWorkload            a workload name that is not in the mesh or topology
     ├── MeshError                  a mesh backend failed (process died, proxy never synced, ...)
+    │   ├── StatNotEmitted         a counter that no proxy of the asked workloads emits
     │   └── BackendUnavailable     the chosen backend cannot run here or is not built yet
     │       └── PrerequisiteMissing  a tool it needs (Docker engine, kind, kubectl) is missing
     └── LoadError                  the load generator could not run as asked
@@ -54,6 +55,12 @@ class UnknownWorkload(MeshChaosError):
 
 class MeshError(MeshChaosError):
     """A mesh backend failed to do what was asked."""
+
+
+class StatNotEmitted(MeshError):
+    """A counter that no proxy of the asked workloads emits: the proxies run without the
+    stat (a kube sidecar whose ``proxyStatsMatcher`` leaves it out, a cluster with no outlier
+    detection configured), so its value is unknown, never zero."""
 
 
 class BackendUnavailable(MeshError):

@@ -84,5 +84,5 @@ def test_stats_of_a_workload_whose_envoy_died_unseen_is_one_line(mesh: LocalMesh
     finally:
         os.kill(victim.pid, signal.SIGCONT)
     assert proc.returncode == 1
-    assert proc.stderr.startswith("meshchaos stats: cannot read the counters of details-v1: ")
+    assert proc.stderr.startswith("meshchaos stats: cannot read the stats of details-v1-0: ")
     assert proc.stderr.count("\n") == 1

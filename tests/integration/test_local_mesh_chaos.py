@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from _local_mesh_helpers import all_gone, get, load_state
 
-from meshchaos.errors import MeshError
+from meshchaos.errors import MeshError, UnknownWorkload
 from meshchaos.istio.parse import load_text
 from meshchaos.mesh.local import LocalMesh
 
@@ -56,8 +56,11 @@ def test_scale_up_kill_restart_and_scale_down(mesh: LocalMesh, only_v1: None) ->
     assert "reviews-v1-1" in state.proxies
     assert {pod for _, pod in _reviews(mesh, 12)} == {"reviews-v1-0", "reviews-v1-1"}
 
+    assert mesh.instances("reviews-v1") == ["reviews-v1-0", "reviews-v1-1"]
+
     victim = state.proxies["reviews-v1-1"]
-    mesh.kill("reviews-v1", 1)
+    mesh.kill("reviews-v1-1")
+    assert mesh.instances("reviews-v1") == ["reviews-v1-0", "reviews-v1-1"]  # until restarted
     assert all_gone([(victim.pid, victim.start_ticks)])
     # The endpoint is not withdrawn; Istio's default retry policy (connect-failure,
     # previous_hosts) retries the refused connection on the other instance.
@@ -72,7 +75,7 @@ def test_scale_up_kill_restart_and_scale_down(mesh: LocalMesh, only_v1: None) ->
     )
     assert [s.alive for s in mesh.status() if s.name == "reviews-v1-1"] == [False]
 
-    mesh.restart("reviews-v1", 1)
+    mesh.restart("reviews-v1-1")
     again = load_state(mesh.state_dir).proxies["reviews-v1-1"]
     assert again.alive
     assert again.listeners["inbound"] == victim.listeners["inbound"]  # same endpoint address
@@ -99,6 +102,9 @@ def test_scale_from_zero_starts_a_catalog_variant(mesh: LocalMesh) -> None:
 
 def test_chaos_names_unknown_instances(mesh: LocalMesh) -> None:
     with pytest.raises(MeshError, match="no instance 'reviews-v9-0'"):
-        mesh.kill("reviews-v9", 0)
+        mesh.kill("reviews-v9-0")
+    with pytest.raises(UnknownWorkload, match="no workload 'reviews-v9' in the mesh's catalogue"):
+        mesh.instances("reviews-v9")
+    assert mesh.instances("ratings-v-faulty") == []  # in the catalogue, scaled to zero
     with pytest.raises(MeshError, match="unknown workload 'nope'"):
         mesh.scale("nope", 1)

@@ -62,7 +62,7 @@ def test_a_temp_state_dir_is_removed_and_a_live_owner_refuses_a_second_start() -
         attached = LocalMesh.attach(state_dir)
         assert attached.gateway_url() == mesh.gateway_url()
         with pytest.raises(MeshError, match="needs the process that started the mesh"):
-            attached.kill("reviews-v1")
+            attached.kill("reviews-v1-0")
     assert not state_dir.exists()
     with pytest.raises(MeshError, match="no local mesh is running"):
         LocalMesh.attach(state_dir)
@@ -165,4 +165,4 @@ def test_down_from_another_process_stops_the_owner(
         timeout=30,
     )
     assert again.returncode == 1
-    assert "no local mesh is running" in again.stderr
+    assert "no mesh is running in st; start one with `meshchaos up" in again.stderr

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from meshchaos.errors import StatNotEmitted
 from meshchaos.istio.model import Resource, resource_id
-from meshchaos.mesh.base import Applied, MeshClient, ProxyStatus
+from meshchaos.load import LoadPlan, LoadResult, Trigger
+from meshchaos.mesh.base import Applied, CounterQuery, MeshClient, ProxyStatus, Startup
 
 
 class FakeMesh:
     backend = "fake"
+    startup: Startup | None = None
 
     def __init__(self, baseline: Sequence[Resource] = ()) -> None:
         self.state: dict[str, Resource] = {resource_id(r): r for r in baseline}
@@ -50,12 +53,26 @@ class FakeMesh:
     def proxy_stats(self, workload: str) -> dict[str, int]:
         return {}
 
+    def counters(self, queries: Sequence[CounterQuery]) -> dict[CounterQuery, int]:
+        raise StatNotEmitted("the fake mesh emits no stats")
+
     def status(self) -> list[ProxyStatus]:
         return []
 
-    def kill(self, workload: str, instance: int = 0) -> None: ...
+    def instances(self, workload: str) -> list[str]:
+        return [f"{workload}-0"]
 
-    def restart(self, workload: str, instance: int = 0) -> None: ...
+    def kill(self, instance: str) -> None: ...
+
+    def restart(self, instance: str) -> None: ...
+
+    def load_targets(self) -> tuple[str, ...]:
+        return ("http://127.0.0.1:1",)
+
+    def run_load(
+        self, plan: LoadPlan, *, source: str | None = None, triggers: Sequence[Trigger] = ()
+    ) -> LoadResult:
+        return LoadResult(target=plan.url, samples=[], duration=0.0, concurrency=1)
 
     def scale(self, workload: str, replicas: int) -> None: ...
 

@@ -1,4 +1,4 @@
-"""``meshchaos load``: resolve the target, run, print like fortio (or JSON)."""
+"""``meshchaos load``: run through the mesh (or at a loopback URL), print like fortio (or JSON)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,20 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
+from urllib.parse import urlsplit
 
 from meshchaos.cli._common import add_state_dir, parse_header
 from meshchaos.errors import LoadError, MeshError, UnknownWorkload
 
 if TYPE_CHECKING:
-    from meshchaos.load.plan import LoadTarget
+    from meshchaos.load.plan import LoadPlan
+    from meshchaos.load.result import LoadResult
     from meshchaos.load.summary import LoadSummary
 
-__all__ = ["UnknownClient", "load", "register", "render_text", "resolve_target"]
+__all__ = ["UnknownClient", "load", "register", "render_text", "run"]
 
 
 class UnknownClient(LoadError, UnknownWorkload):
@@ -47,28 +50,36 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(run=load)
 
 
-def resolve_target(url: str, source: str | None, state_dir: Path) -> LoadTarget:
-    """The target of a CLI URL: a path means the gateway of the mesh running in
-    ``state_dir``, and ``--from WORKLOAD`` sends through that client's sidecar."""
-    from meshchaos.load.plan import LoadTarget
-    from meshchaos.mesh.handle import read_handle
+def run(
+    url: str, source: str | None, state_dir: Path, plan: LoadPlan, *, progress: bool
+) -> LoadResult:
+    """Run ``plan`` for ``meshchaos load``. A path, ``--from WORKLOAD`` or an address only
+    the running mesh vouches for go through that mesh (:meth:`Mesh.run_load`, found via
+    :func:`meshchaos.mesh.registry.attach`); a loopback URL needs no mesh."""
+    from meshchaos.load.classify import classifier_for_url
+    from meshchaos.load.engine import run_load
+    from meshchaos.load.plan import LoadTarget, is_loopback_host
+    from meshchaos.mesh.handle import MeshNotRunning
+    from meshchaos.mesh.registry import attach
 
-    if not url.startswith("/") and source is None:
-        return LoadTarget(url=url)
+    host = urlsplit(url).hostname or ""
+    direct = source is None and not url.startswith("/")
+    if direct and is_loopback_host(host):
+        return run_load(LoadTarget(url), plan, classifier_for_url(url), progress=progress)
     try:
-        handle = read_handle(state_dir)
+        mesh = attach(state_dir)
+    except MeshNotRunning as exc:
+        if direct:  # not loopback, and no mesh reports it as its gateway: refused
+            return run_load(LoadTarget(url), plan, classifier_for_url(url))
+        raise LoadError(str(exc)) from None
     except MeshError as exc:
         raise LoadError(str(exc)) from None
-    proxy = None
-    if source is not None:
-        if source not in handle.clients:
-            raise UnknownClient(source, handle.clients, "in-mesh client", "in the running mesh")
-        proxy = handle.clients[source]
-    if url.startswith("/"):
-        if not handle.gateway_url:
-            raise LoadError(f"the running mesh in {state_dir} has no gateway_url")
-        url = handle.gateway_url.rstrip("/") + url
-    return LoadTarget(url=url, proxy=proxy)
+    try:
+        return mesh.run_load(replace(plan, url=url), source=source)
+    except UnknownWorkload as exc:
+        if source is None or isinstance(exc, UnknownClient):
+            raise
+        raise UnknownClient(source, exc.known, "in-mesh client", "in the running mesh") from None
 
 
 def _histogram(out: list[str], title: str, counts: Mapping[str, int], n: int) -> None:
@@ -108,12 +119,10 @@ def render_text(summary: LoadSummary, show_outcomes: bool) -> str:
 def load(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     """Run ``meshchaos load`` with parsed ``args``; 0 when the run completed."""
     from meshchaos.load.classify import classifier_for_url, classify_bookinfo
-    from meshchaos.load.engine import run_load
     from meshchaos.load.plan import LoadPlan, parse_duration
     from meshchaos.load.summary import load_summary
 
     stdout = stdout if stdout is not None else sys.stdout
-    target = resolve_target(args.url, args.source, Path(args.state_dir))
     headers = dict(parse_header(h) for h in args.header)
     duration = parse_duration(args.duration) if args.duration is not None else None
     plan = LoadPlan(
@@ -125,10 +134,11 @@ def load(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
         user=args.user,
         timeout=parse_duration(str(args.timeout)),
     )
-    classifier = classifier_for_url(target.url)
-    summary = load_summary(run_load(target, plan, classifier, progress=not args.json))
+    result = run(args.url, args.source, Path(args.state_dir), plan, progress=not args.json)
+    summary = load_summary(result)
     if args.json:
         stdout.write(json.dumps(summary.to_json(), indent=2) + "\n")
     else:
-        stdout.write(render_text(summary, show_outcomes=classifier is classify_bookinfo))
+        bookinfo = classifier_for_url(args.url) is classify_bookinfo
+        stdout.write(render_text(summary, show_outcomes=bookinfo))
     return 0

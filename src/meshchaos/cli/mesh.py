@@ -9,16 +9,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import re
 import signal
 import sys
 import threading
-import time
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from meshchaos.cli._common import add_policy_files, add_state_dir, table
-from meshchaos.errors import MeshChaosError
+from meshchaos.errors import MeshChaosError, MeshError
 
 if TYPE_CHECKING:
     from meshchaos.istio.model import Resource
@@ -100,9 +100,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _attach(args: argparse.Namespace) -> Mesh:
-    from meshchaos.mesh.factory import attach_mesh
+    from meshchaos.mesh.registry import attach
 
-    return attach_mesh(args.state_dir)
+    return attach(args.state_dir)
 
 
 def _kube_name(r: Resource) -> str:
@@ -111,24 +111,29 @@ def _kube_name(r: Resource) -> str:
 
 def up(args: argparse.Namespace) -> int:
     """Start a mesh in the foreground; tear it down on Ctrl-C or SIGTERM."""
-    from meshchaos.mesh.factory import open_mesh
+    from meshchaos.mesh.registry import BackendOptions, check_backend, get_backend
 
-    kw: dict[str, Any] = {}
-    if args.envoy_concurrency is not None:
-        kw["envoy_concurrency"] = args.envoy_concurrency
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    started = time.monotonic()
-    mesh = open_mesh(args.backend, state_dir=args.state_dir, kube_context=args.kube_context, **kw)
+    check_backend(args.backend)  # a missing tool: one message, in seconds
+    options = BackendOptions(
+        state_dir=args.state_dir,
+        run_id=f"cli-{os.getpid()}",
+        envoy_concurrency=args.envoy_concurrency,
+        kube_context=args.kube_context,
+    )
+    mesh = get_backend(args.backend).open(options)
     try:
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
-        took = time.monotonic() - started
+        took = f" in {mesh.startup.ready_seconds:.2f} s" if mesh.startup is not None else ""
+        for warning in mesh.startup.warnings if mesh.startup is not None else ():
+            print(f"Warning: {warning}", file=sys.stderr)
         client = mesh.client("client")
-        print(f"mesh ready in {took:.2f} s: gateway {mesh.gateway_url()}/productpage", flush=True)
+        print(f"mesh ready{took}: gateway {mesh.gateway_url()}/productpage", flush=True)
         print(f"  in-mesh client (HTTP proxy): {client.proxy_url}", flush=True)
         print(f"  state dir: {args.state_dir}   stop with Ctrl-C or 'meshchaos down'", flush=True)
         while not stop.wait(0.5):
@@ -143,7 +148,7 @@ def up(args: argparse.Namespace) -> int:
 def down(args: argparse.Namespace) -> int:
     """Stop the mesh in ``--state-dir`` and sweep what it left; no mesh there is fine.
     ``--force`` sweeps a mesh whose state is unreadable or foreign by command line."""
-    from meshchaos.mesh.factory import down_mesh
+    from meshchaos.mesh.registry import down as down_mesh
 
     result = down_mesh(args.state_dir, force=args.force)
     if result.unreadable:
@@ -255,30 +260,22 @@ def status(args: argparse.Namespace) -> int:
 
 
 def stats(args: argparse.Namespace) -> int:
-    """Envoy stats of a workload's sidecars (summed) or of the gateway, ``name: value``."""
-    from meshchaos.errors import MeshError, UnknownWorkload
-    from meshchaos.mesh.local.admin import AdminError
-
+    """Envoy stats of a workload's sidecars (summed) or of the gateway, ``name: value``.
+    A workload that emits nothing, or nothing that ``--filter`` keeps, is said so (exit 1),
+    never an empty success."""
     try:
         pattern = re.compile(args.filter) if args.filter else None
     except re.error as exc:
         raise MeshChaosError(f"--filter {args.filter!r} is not a valid regex: {exc}") from None
-    mesh = _attach(args)
-    try:
-        values = mesh.proxy_stats(args.workload)
-    except AdminError as exc:
-        # A proxy the mesh records as alive does not answer: it died behind the mesh's back.
-        # (The backend's proxy_stats should say this itself; until then, say it here.)
+    values = _attach(args).proxy_stats(args.workload)
+    if not values:
+        raise MeshError(f"{args.workload} emits no stats (its proxies answered with none)")
+    shown = sorted(n for n in values if pattern is None or pattern.search(n))
+    if not shown:
         raise MeshError(
-            f"cannot read the counters of {args.workload}: {exc}; "
-            "see `meshchaos status` for the proxies that are down"
-        ) from None
-    except MeshError:
-        known = {s.workload for s in mesh.status()}
-        if args.workload not in known:
-            raise UnknownWorkload(args.workload, known, where="in the running mesh") from None
-        raise  # it exists, but none of its proxies is alive: the backend's message says so
-    for name in sorted(values):
-        if pattern is None or pattern.search(name):
-            print(f"{name}: {values[name]}")
+            f"{args.workload} emits no stat matching --filter {args.filter!r} "
+            f"({len(values)} stats in all; try a broader regex)"
+        )
+    for name in shown:
+        print(f"{name}: {values[name]}")
     return 0

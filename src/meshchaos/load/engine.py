@@ -17,7 +17,7 @@ import asyncio
 import concurrent.futures
 import math
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -286,6 +286,7 @@ async def drive(
     progress: Progress | None = None,
     clock: Clock = time.perf_counter,
     lean: bool = True,
+    allowed: Sequence[str] = (),
 ) -> LoadResult:
     """Run ``plan`` against ``target``; one :class:`Sample` per request.
 
@@ -294,7 +295,7 @@ async def drive(
     non-loopback target, an invalid plan or a failed login; request failures are
     samples (status 0, ``error:<kind>``), not errors.
     """
-    check_target(target)
+    check_target(target, allowed)
     plan.check()
     headers = {"User-Agent": USER_AGENT, **plan.headers}
     connector = aiohttp.TCPConnector(
@@ -380,12 +381,14 @@ def run_load(
     *,
     progress: bool | Progress = False,
     lean: bool = True,
+    allowed: Sequence[str] = (),
 ) -> LoadResult:
     """Synchronous :func:`drive` in a fresh event loop (uvloop when installed).
 
     ``progress=True`` shows a single updating stderr line on runs longer than 5 s
     when stderr is a terminal. Called from inside a running loop (an async test),
-    the run happens in a helper thread with its own loop.
+    the run happens in a helper thread with its own loop. ``allowed``: base URLs
+    besides loopback the target may name (a mesh's reported gateway address).
     """
     from meshchaos.load.progress import ProgressLine
 
@@ -394,7 +397,7 @@ def run_load(
     if line is None and callable(progress):
         callback = progress
     try:
-        coro = drive(target, plan, classifier, progress=callback, lean=lean)
+        coro = drive(target, plan, classifier, progress=callback, lean=lean, allowed=allowed)
         try:
             asyncio.get_running_loop()
         except RuntimeError:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import urlsplit
@@ -96,6 +96,10 @@ class LoadPlan:
     max_requests: int = 200_000
     max_duration: float = 600.0
     triggers: tuple[Trigger, ...] = ()
+    # Where, for Mesh.run_load: a path joins the gateway's base URL; with an in-mesh
+    # source, the URL as an app writes it ("http://httpbin:8000/get"). The engine itself
+    # takes its LoadTarget and ignores this.
+    url: str = "/"
 
     @property
     def is_open_loop(self) -> bool:
@@ -186,16 +190,25 @@ def _split(url: str, what: str) -> tuple[str, str]:
     return parts.scheme, parts.hostname
 
 
-def check_target(target: LoadTarget) -> None:
-    """Refuse any target or proxy that would leave this machine (:class:`LoadError`)."""
+def _base(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    default = 443 if parts.scheme == "https" else 80
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+def check_target(target: LoadTarget, allowed: Sequence[str] = ()) -> None:
+    """Refuse any target or proxy that would leave this machine (:class:`LoadError`),
+    but for a URL on one of the ``allowed`` base URLs (the gateway address a mesh backend
+    reported, :meth:`meshchaos.mesh.base.Mesh.load_targets`)."""
     _, host = _split(target.url, "target URL")
     if target.proxy is None:
-        if not is_loopback_host(host):
-            raise LoadError(
-                f"refusing target {target.url!r}: host {host!r} is not loopback "
-                "(127.0.0.0/8, localhost, ::1); meshchaos only loads the local mesh"
-            )
-        return
+        if is_loopback_host(host) or _base(target.url) in {_base(a) for a in allowed}:
+            return
+        extra = f" nor one of the mesh's load targets ({', '.join(allowed)})" if allowed else ""
+        raise LoadError(
+            f"refusing target {target.url!r}: host {host!r} is not loopback "
+            f"(127.0.0.0/8, localhost, ::1){extra}; meshchaos only loads the mesh under test"
+        )
     scheme, proxy_host = _split(target.proxy, "proxy URL")
     if scheme != "http" or not is_loopback_host(proxy_host):
         raise LoadError(

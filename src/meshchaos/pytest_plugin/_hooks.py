@@ -194,7 +194,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if s.backend == "local" or hasattr(session.config, "workerinput"):
         return
     from meshchaos.errors import BackendUnavailable
-    from meshchaos.mesh.factory import check_backend
+    from meshchaos.mesh.registry import check_backend
 
     try:
         check_backend(s.backend)

@@ -6,19 +6,10 @@ caps below, whatever a scenario asks for.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from types import MappingProxyType
 
-from meshchaos.load import (
-    Classifier,
-    LoadPlan,
-    LoadResult,
-    LoadTarget,
-    Trigger,
-    classify_bookinfo,
-    classify_status,
-    run_load,
-)
+from meshchaos.load import LoadPlan, LoadResult, Trigger
 from meshchaos.mesh.base import Mesh
 from meshchaos.oracle.prediction import RequestClass
 
@@ -30,7 +21,8 @@ MAX_DURATION = 60.0
 
 
 class LoadDriver:
-    """Load bound to one mesh; every result is kept in ``results``, in order."""
+    """Load bound to one mesh (:meth:`Mesh.run_load`); every result is kept in
+    ``results``, in order."""
 
     def __init__(self, mesh: Mesh) -> None:
         self.mesh = mesh
@@ -47,54 +39,25 @@ class LoadDriver:
         triggers: Sequence[Trigger] = (),
     ) -> LoadResult:
         """``requests`` requests of ``request``'s class, ``request.concurrency`` at a time:
-        to the gateway for ``source="gateway"`` (classified as Bookinfo pages), else from
-        that in-mesh workload's sidecar to ``host:port`` (classified by status)."""
+        to the gateway for ``source="gateway"``, else from that in-mesh workload's sidecar
+        to ``host:port``. The backend classifies the responses by URL (Bookinfo pages,
+        else status classes)."""
         if request.source == "gateway":
-            url = self.mesh.gateway_url().rstrip("/") + request.path
-            target, classifier = LoadTarget(url), classify_bookinfo
+            url, source = request.path, None
         else:
-            proxy = self.mesh.client(request.source).proxy_url
-            url = f"http://{request.host}:{request.port}{request.path}"
-            target, classifier = LoadTarget(url, proxy=proxy), classify_status
-        return self._run(
-            target,
-            classifier,
-            requests=requests,
-            concurrency=request.concurrency,
-            duration=duration,
-            headers=request.headers,
-            user=request.user,
-            qps=qps,
-            timeout=timeout,
-            triggers=tuple(triggers),
-        )
-
-    def _run(
-        self,
-        target: LoadTarget,
-        classifier: Classifier,
-        *,
-        requests: int,
-        concurrency: int,
-        duration: float,
-        headers: Mapping[str, str],
-        user: str | None,
-        qps: float | None,
-        timeout: float,
-        triggers: tuple[Trigger, ...] = (),
-    ) -> LoadResult:
+            url, source = f"http://{request.host}:{request.port}{request.path}", request.source
         plan = LoadPlan(
-            concurrency=concurrency,
+            concurrency=request.concurrency,
             requests=min(requests, MAX_REQUESTS),
             duration=min(duration, MAX_DURATION),
             qps=qps,
-            headers=MappingProxyType(dict(headers)),
-            user=user,
+            headers=MappingProxyType(dict(request.headers)),
+            user=request.user,
             timeout=timeout,
             max_requests=MAX_REQUESTS,
             max_duration=MAX_DURATION,
-            triggers=triggers,
+            url=url,
         )
-        result = run_load(target, plan, classifier)
+        result = self.mesh.run_load(plan, source=source, triggers=tuple(triggers))
         self.results.append(result)
         return result

@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from meshchaos.check import Check, Unreadable, counter_between, counter_matches
-from meshchaos.errors import MeshChaosError, MeshError
+from meshchaos.errors import MeshError, StatNotEmitted
 from meshchaos.istio.model import Resource, VirtualService
 from meshchaos.load.result import LoadResult
-from meshchaos.mesh.base import Mesh
+from meshchaos.mesh.base import CounterQuery, Mesh, Side
 from meshchaos.oracle.prediction import Prediction
 from meshchaos.oracle.topology import BOOKINFO, Topology
 
@@ -36,42 +36,45 @@ __all__ = [
 
 Reading = int | Unreadable
 
-_SERVER_SIDE = "cluster.inbound|"
 POLL_INTERVAL = 0.1  # seconds between reads of a proxy's own state while converging
 
 
 def read_counters(
     mesh: Mesh, names: Iterable[str], workloads: Iterable[str] | None = None
 ) -> dict[str, Reading]:
-    """Client-side sums of the counters whose stat names end with each of ``names``,
-    over the live proxies of ``workloads`` (default: every workload of the mesh)."""
-    wanted = tuple(names)
-    if workloads is None:
-        workloads = sorted({p.workload for p in mesh.status() if p.alive})
-    totals: dict[str, int] = dict.fromkeys(wanted, 0)
-    seen: set[str] = set()
-    failed: list[str] = []
-    for workload in workloads:
-        try:
-            stats = mesh.proxy_stats(workload)
-        except MeshChaosError as exc:
-            failed.append(f"{workload}: {exc}")
-            continue
-        for key, value in stats.items():
-            if key.startswith(_SERVER_SIDE):
-                continue  # server side: faults and retries are counted by the caller
-            for name in wanted:
-                if key.endswith("." + name):
-                    totals[name] += value
-                    seen.add(name)
+    """Client-side sums of the counters ``names`` (:data:`~meshchaos.mesh.base.COUNTER_NAMES`)
+    over the live proxies of ``workloads`` (default: every workload and the gateway).
+
+    A counter no proxy emits, or a proxy whose stats could not be read, is
+    :class:`Unreadable` saying why, never a zero.
+    """
+    chosen = None if workloads is None else tuple(workloads)
+    queries = {name: CounterQuery(name, Side.CLIENT, chosen) for name in names}
+    return _read(mesh, queries)
+
+
+def inbound_requests(mesh: Mesh, workload: str, port: int = 8000) -> Reading:
+    """Requests ``workload``'s sidecars passed to its app on ``port`` (server side)."""
+    query = CounterQuery("upstream_rq_total", Side.SERVER, (workload,), port)
+    return _read(mesh, {workload: query})[workload]
+
+
+def _read(mesh: Mesh, queries: Mapping[str, CounterQuery]) -> dict[str, Reading]:
+    """All ``queries`` in one read; when one stat is not emitted, each on its own, so
+    that only the missing ones are unreadable."""
+    try:
+        values = mesh.counters(list(queries.values()))
+        return {key: values[q] for key, q in queries.items()}
+    except StatNotEmitted:
+        pass
+    except MeshError as exc:
+        return dict.fromkeys(queries, Unreadable(f"stats not read: {exc}"))
     out: dict[str, Reading] = {}
-    for name in wanted:
-        if failed:
-            out[name] = Unreadable("stats not read from " + "; ".join(failed))
-        elif name not in seen:
-            out[name] = Unreadable(f"no proxy emits a stat ending in .{name}")
-        else:
-            out[name] = totals[name]
+    for key, q in queries.items():
+        try:
+            out[key] = mesh.counters([q])[q]
+        except MeshError as exc:  # StatNotEmitted included
+            out[key] = Unreadable(str(exc))
     return out
 
 
@@ -89,18 +92,6 @@ def counter_deltas(
         else:
             out[name] = end - start
     return out
-
-
-def inbound_requests(mesh: Mesh, workload: str, port: int = 8000) -> Reading:
-    """Requests ``workload``'s sidecar passed to its app on ``port`` (server side)."""
-    key = f"cluster.inbound|{port}||.upstream_rq_total"
-    try:
-        stats = mesh.proxy_stats(workload)
-    except MeshChaosError as exc:
-        return Unreadable(f"{workload}: {exc}")
-    if key not in stats:
-        return Unreadable(f"{workload} emits no {key}")
-    return stats[key]
 
 
 def wait_for(

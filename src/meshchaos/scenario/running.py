@@ -173,16 +173,18 @@ class Chaos:
         return sizing
 
     def kill(self, workload: str, instance: int = 0, *, after: int, then: int) -> Trigger:
-        """A trigger for :meth:`load`: kill ``workload[instance]`` once ``after`` requests
-        have completed, while the load goes on for ``then`` more after the kill ended
-        (plus the settling time); it is restarted when the test ends."""
-        return Trigger(
-            after,
-            lambda: self.instances.kill(workload, instance),
-            f"kill {workload}[{instance}]",
-            then=then,
-            settle=KILL_SETTLE,
-        )
+        """A trigger for :meth:`load`: kill ``workload``'s instance number ``instance``
+        (resolved to the backend's name for it, :meth:`Mesh.instances`, when the kill
+        happens) once ``after`` requests have completed, while the load goes on for
+        ``then`` more after the kill ended (plus the settling time); it is restarted when
+        the test ends. The record's ``killed`` names the instances killed."""
+
+        def action() -> str:
+            name = self.instances.kill(workload, instance)
+            self.record.set("killed", list(self.instances.killed))
+            return name
+
+        return Trigger(after, action, f"kill {workload}[{instance}]", then=then, settle=KILL_SETTLE)
 
     def load(
         self,

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from meshchaos.errors import MeshError
+from meshchaos.errors import MeshError, UnknownWorkload
 from meshchaos.istio.model import Resource, resource_id
+from meshchaos.load import LoadPlan, LoadResult, Trigger
 from meshchaos.mesh.base import Applied, ProxyStatus
-from meshchaos.mesh.local.admin import AdminError
+from meshchaos.mesh.handle import MeshHandle
 
 
 class AttachedFakeMesh:
-    """What ``LocalMesh.attach`` returns, as far as the mesh verbs use it."""
+    """What ``registry.attach`` returns, as far as the mesh verbs use it."""
 
     backend = "fake"
 
@@ -19,7 +20,10 @@ class AttachedFakeMesh:
         self.state: dict[str, Resource] = {}
         self.warnings: tuple[str, ...] = ()  # what the next apply reports it cannot honour
         self.version = 0
-        self.stats = {"reviews-v2": {"http.outbound.fault.aborts_injected": 3, "other": 1}}
+        self.stats = {
+            "reviews-v2": {"http.outbound.fault.aborts_injected": 3, "other": 1},
+            "silent-v1": {},  # a proxy that answers with no stats at all
+        }
         self.dead = {"ratings-v1"}  # a workload whose proxies all died
 
     def apply(self, resources: Sequence[Resource]) -> Applied:
@@ -41,10 +45,16 @@ class AttachedFakeMesh:
         return list(self.state.values())
 
     def proxy_stats(self, workload: str) -> dict[str, int]:
-        if workload == "details-v1":
-            raise AdminError("Envoy admin 127.0.0.1:1/stats?format=json: Connection refused")
-        if workload not in self.stats:
+        if workload == "details-v1":  # the backend names the proxy that does not answer
+            raise MeshError(
+                "cannot read the stats of details-v1-0: Envoy admin 127.0.0.1:1/stats: "
+                "Connection refused; see `meshchaos status` for the proxies that are down"
+            )
+        if workload in self.dead:
             raise MeshError(f"no live proxy of workload {workload!r}")
+        if workload not in self.stats:
+            known = [*self.stats, *self.dead, "details-v1"]
+            raise UnknownWorkload(workload, known, where="in the running mesh")
         return dict(self.stats[workload])
 
     def status(self) -> list[ProxyStatus]:
@@ -52,3 +62,27 @@ class AttachedFakeMesh:
         return [
             ProxyStatus(f"{w}-0", w, "1", w not in self.dead, w not in self.dead) for w in names
         ]
+
+
+class LoadingFakeMesh:
+    """A mesh whose ``run_load`` notes what it was asked and answers with no samples."""
+
+    backend = "fake"
+    asked: list[tuple[str, str | None]] = []  # (plan.url, source), over every instance
+
+    def run_load(
+        self, plan: LoadPlan, *, source: str | None = None, triggers: Sequence[Trigger] = ()
+    ) -> LoadResult:
+        if source not in (None, "client"):
+            raise UnknownWorkload(source, ["client"], "in-mesh client", "in the running mesh")
+        self.asked.append((plan.url, source))
+        return LoadResult(target=plan.url, samples=[], duration=0.0, concurrency=1)
+
+
+class FakeLoadBackend:
+    """The registry entry of :class:`LoadingFakeMesh` (``BACKENDS["fake"]`` in a test)."""
+
+    name = "fake"
+
+    def attach(self, handle: MeshHandle) -> LoadingFakeMesh:
+        return LoadingFakeMesh()

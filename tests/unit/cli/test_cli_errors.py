@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from meshchaos.cli import main
+from meshchaos.mesh import registry
+from meshchaos.mesh.handle import MeshHandle, write_handle
 
 INVALID = """
 apiVersion: networking.istio.io/v1
@@ -118,7 +120,7 @@ def test_verbs_without_a_mesh_say_how_to_start_one(
     assert code == 1
     assert out == ""
     line = one_line(err)
-    assert f"no local mesh is running in {state_dir}" in line
+    assert f"no mesh is running in {state_dir}" in line
     assert "meshchaos up" in line
 
 
@@ -143,8 +145,7 @@ def test_load_against_a_mesh_whose_owner_died_says_so(
         text=True,
     )
     pid = int(gone.stdout)
-    handle = {"backend": "local", "gateway_url": "http://127.0.0.1:9", "owner_pid": pid}
-    (tmp_path / "mesh.json").write_text(json.dumps(handle))
+    write_handle(tmp_path, MeshHandle("local", "http://127.0.0.1:9", owner_pid=pid))
     code, _, err = run(capsys, "load", "/productpage", "--state-dir", str(tmp_path))
     assert code == 1
     line = one_line(err)
@@ -161,8 +162,7 @@ def test_load_against_a_mesh_whose_owner_is_a_zombie_says_so(
         deadline = time.monotonic() + 10
         while " Z " not in stat.read_text() and time.monotonic() < deadline:
             time.sleep(0.01)  # exited, not reaped: what SIGKILL of `up` under a shell may leave
-        handle = {"backend": "local", "gateway_url": "http://127.0.0.1:9", "owner_pid": owner.pid}
-        (tmp_path / "mesh.json").write_text(json.dumps(handle))
+        write_handle(tmp_path, MeshHandle("local", "http://127.0.0.1:9", owner_pid=owner.pid))
         code, _, err = run(capsys, "load", "/productpage", "--state-dir", str(tmp_path))
     finally:
         owner.wait()
@@ -171,21 +171,31 @@ def test_load_against_a_mesh_whose_owner_is_a_zombie_says_so(
 
 
 def test_load_from_an_unknown_client_exits_2_naming_the_known_ones(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    handle = {
-        "backend": "local",
-        "gateway_url": "http://127.0.0.1:9",
-        "clients": {"client": "http://127.0.0.1:10"},
-        "owner_pid": os.getpid(),
-    }
-    (tmp_path / "mesh.json").write_text(json.dumps(handle))
+    monkeypatch.setitem(registry.BACKENDS, "fake", "cli_fakes:FakeLoadBackend")
+    write_handle(tmp_path, MeshHandle("fake", "http://127.0.0.1:9", owner_pid=os.getpid()))
     code, _, err = run(
         capsys, "load", "http://httpbin:8000/get", "--from", "sleep", "--state-dir", str(tmp_path)
     )
     assert code == 2
     assert one_line(err) == (
         "meshchaos load: no in-mesh client 'sleep' in the running mesh; known: client"
+    )
+
+
+def test_a_handle_of_another_version_is_refused_naming_file_found_expected(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    old = {"backend": "local", "gateway_url": "http://127.0.0.1:9", "owner_pid": os.getpid()}
+    (tmp_path / "mesh.json").write_text(json.dumps(old))
+    code, _, err = run(capsys, "status", "--state-dir", str(tmp_path))
+    assert code == 1
+    assert one_line(err) == (
+        f"meshchaos status: {tmp_path / 'mesh.json'}: found schema None version None, "
+        "expected 'meshchaos.mesh-handle' version 1 (written by another meshchaos version?); "
+        "stop that mesh with the meshchaos that started it, or `meshchaos down --force "
+        f"--state-dir {tmp_path}`"
     )
 
 

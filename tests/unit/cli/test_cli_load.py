@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from cli_fakes import LoadingFakeMesh
 
 from meshchaos.cli import build_parser
-from meshchaos.cli.load import load, resolve_target
+from meshchaos.cli.load import UnknownClient, load
 from meshchaos.errors import LoadError
+from meshchaos.mesh import registry
+from meshchaos.mesh.handle import MeshHandle, write_handle
 
 
 @pytest.fixture(scope="module")
@@ -100,25 +103,23 @@ def test_duration_flag(server: str) -> None:
 
 def test_path_without_mesh_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(LoadError, match=r"no mesh is running in .*meshchaos up"):
-        resolve_target("/productpage", None, tmp_path)
+        run("/productpage", "--state-dir", str(tmp_path), "-n", "1")
 
 
-def test_path_and_from_read_mesh_json(tmp_path: Path) -> None:
-    (tmp_path / "mesh.json").write_text(
-        json.dumps(
-            {
-                "backend": "local",
-                "gateway_url": "http://127.0.0.1:4000",
-                "clients": {"client": "http://127.0.0.1:4001"},
-            }
-        )
-    )
-    target = resolve_target("/productpage", None, tmp_path)
-    assert (target.url, target.proxy) == ("http://127.0.0.1:4000/productpage", None)
-    target = resolve_target("http://httpbin:8000/get", "client", tmp_path)
-    assert (target.url, target.proxy) == ("http://httpbin:8000/get", "http://127.0.0.1:4001")
-    with pytest.raises(LoadError, match="no in-mesh client 'sleep'"):
-        resolve_target("http://httpbin:8000/get", "sleep", tmp_path)
+def test_path_and_from_go_through_the_running_mesh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(registry.BACKENDS, "fake", "cli_fakes:FakeLoadBackend")
+    monkeypatch.setattr(LoadingFakeMesh, "asked", [])
+    write_handle(tmp_path, MeshHandle("fake", "http://127.0.0.1:4000"))
+    run("/productpage", "--state-dir", str(tmp_path), "-n", "1")
+    run("http://httpbin:8000/get", "--from", "client", "--state-dir", str(tmp_path), "-n", "1")
+    assert LoadingFakeMesh.asked == [
+        ("/productpage", None),
+        ("http://httpbin:8000/get", "client"),
+    ]
+    with pytest.raises(UnknownClient, match="no in-mesh client 'sleep'"):
+        run("http://httpbin:8000/get", "--from", "sleep", "--state-dir", str(tmp_path))
 
 
 def test_cli_main_prints_one_line_errors(

@@ -105,7 +105,7 @@ def test_stats_of_an_unknown_workload_names_the_known_ones(
     assert (code, out) == (2, "")
     assert err == (
         "meshchaos stats: no workload 'sleep' in the running mesh; "
-        "known: details-v1, ratings-v1, reviews-v2\n"
+        "known: details-v1, ratings-v1, reviews-v2, silent-v1\n"
     )
 
 
@@ -123,10 +123,21 @@ def test_stats_of_a_proxy_that_died_behind_the_meshs_back_is_one_line(
     code, _, err = run(capsys, "stats", "details-v1")
     assert code == 1
     assert err == (
-        "meshchaos stats: cannot read the counters of details-v1: Envoy admin "
-        "127.0.0.1:1/stats?format=json: Connection refused; see `meshchaos status` for the "
+        "meshchaos stats: cannot read the stats of details-v1-0: Envoy admin "
+        "127.0.0.1:1/stats: Connection refused; see `meshchaos status` for the "
         "proxies that are down\n"
     )
+
+
+def test_stats_of_a_workload_that_emits_nothing_says_so(
+    mesh: AttachedFakeMesh, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "stats", "silent-v1")
+    assert (code, out) == (1, "")
+    assert err == "meshchaos stats: silent-v1 emits no stats (its proxies answered with none)\n"
+    code, out, err = run(capsys, "stats", "reviews-v2", "--filter", "^nothing$")
+    assert (code, out) == (1, "")
+    assert "reviews-v2 emits no stat matching --filter '^nothing$' (2 stats in all" in err
 
 
 def test_stats_filter(mesh: AttachedFakeMesh, capsys: pytest.CaptureFixture[str]) -> None:
@@ -148,10 +159,15 @@ def test_get_and_status_render_table_yaml_and_json(
     assert [i["metadata"]["name"] for i in listed["items"]] == ["ratings"]
     status = json.loads(run(capsys, "status", "-o", "json")[1])
     synced = {s["workload"]: s["synced"] for s in status}
-    assert synced == {"reviews-v2": True, "ratings-v1": False, "details-v1": True}
+    assert synced == {
+        "reviews-v2": True,
+        "silent-v1": True,
+        "ratings-v1": False,
+        "details-v1": True,
+    }
     rows = run(capsys, "status")[1].splitlines()
     assert rows[0].split() == ["PROXY", "WORKLOAD", "VERSION", "SYNCED", "ALIVE", "ADMIN"]
-    assert rows[2].split()[:5] == ["ratings-v1-0", "ratings-v1", "1", "STALE", "NO"]
+    assert rows[3].split()[:5] == ["ratings-v1-0", "ratings-v1", "1", "STALE", "NO"]
 
 
 def test_predict_takes_policy_names_and_policy_dirs(

@@ -58,15 +58,18 @@ def test_state_round_trips_through_json(tmp_path: Path) -> None:
     assert loaded == _state()
 
 
-def test_mesh_json_has_the_keys_the_load_cli_reads(tmp_path: Path) -> None:
+def test_mesh_json_is_the_v1_handle_other_processes_attach_through(tmp_path: Path) -> None:
     sd = StateDir(tmp_path)
     sd.save(_state())
     data = json.loads(sd.mesh_file.read_text())
     assert data == {
+        "schema": "meshchaos.mesh-handle",
+        "version": 1,
         "backend": "local",
         "gateway_url": "http://127.0.0.1:41000",
         "clients": {"client": "http://127.0.0.1:41001"},  # only Service-less workloads
         "owner_pid": os.getpid(),
+        "backend_data": {"state_dir": str(tmp_path)},
     }
 
 

@@ -13,27 +13,17 @@ from __future__ import annotations
 import os
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from meshchaos.errors import MeshError
 from meshchaos.mesh.local.state import LockTimeout, StateDir, StateError, is_same_process
 from meshchaos.mesh.local.supervisor import sweep, sweep_by_cmdline, wait_gone
+from meshchaos.mesh.registry import Down
 
-__all__ = ["DOWN_TIMEOUT", "Down", "down"]
+__all__ = ["DOWN_TIMEOUT", "down"]
 
 DOWN_TIMEOUT = 10.0  # seconds the owner gets to tear down after SIGTERM
 FORCE_LOCK_TIMEOUT = 5.0  # force: how long to wait for the lock before clearing without it
-
-
-@dataclass(frozen=True)
-class Down:
-    """What :func:`down` found and did."""
-
-    found: bool  # there was a state file (readable or not)
-    owner_stopped: bool = False  # a live owner stopped on SIGTERM (or, forced, SIGKILL)
-    swept: tuple[int, ...] = ()  # pids killed: a dead owner's leftovers, or by command line
-    unreadable: str = ""  # force: why the state file could not be used (empty if it could)
 
 
 def down(state_dir: Path, *, force: bool = False, timeout: float = DOWN_TIMEOUT) -> Down:

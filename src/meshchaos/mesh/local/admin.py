@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,6 +153,15 @@ class EnvoyAdmin:
             if "value" in item and isinstance(item["value"], int):
                 out[item["name"]] = item["value"]
         return out
+
+    def stats_text(self, filter: str | None = None) -> str:
+        """The ``/stats`` text (``name: value`` lines), only the names matching the regex
+        ``filter`` if given; parse it with :func:`meshchaos.mesh.envoy_stats.parse_stats`."""
+        path = "/stats" if filter is None else "/stats?filter=" + urllib.parse.quote(filter)
+        status, body = self.get(path)
+        if status != 200:
+            raise AdminError(f"Envoy admin {self.address}/stats: HTTP {status}")
+        return body.decode(errors="replace")
 
     def rejections(self) -> dict[str, int]:
         """Non-zero ``*.update_rejected`` counters: xDS updates Envoy refused."""

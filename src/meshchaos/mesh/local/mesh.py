@@ -11,32 +11,31 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from meshchaos.apps.catalog import DEFAULT_WORKLOADS, WorkloadSpec
 from meshchaos.apps.facts import INGRESS_GATEWAY
-from meshchaos.errors import MeshError
+from meshchaos.errors import LoadError, MeshError, StatNotEmitted, UnknownWorkload
 from meshchaos.istio.model import Resource, resource_id
 from meshchaos.istio.parse import load_files
 from meshchaos.manifests import baseline_paths
-from meshchaos.mesh.base import Applied, MeshClient, ProxyStatus
+from meshchaos.mesh.base import Applied, CounterQuery, MeshClient, ProxyStatus, Side, Startup
+from meshchaos.mesh.envoy_stats import counter_total, parse_stats, stats_filter
 from meshchaos.mesh.local import _down, xds
-from meshchaos.mesh.local._down import Down
 from meshchaos.mesh.local._push import push
 from meshchaos.mesh.local.admin import AdminError, EnvoyAdmin
 from meshchaos.mesh.local.runtime import DEFAULT_APP_WORKERS, LocalRuntime
-from meshchaos.mesh.local.state import MeshState, StateDir, is_same_process
+from meshchaos.mesh.local.state import MeshState, ProxyRecord, StateDir, is_same_process
 
-__all__ = ["Down", "LocalMesh", "Startup"]
+if TYPE_CHECKING:
+    from meshchaos.load.plan import LoadPlan, Trigger
+    from meshchaos.load.result import LoadResult
+    from meshchaos.mesh.registry import Down
 
-
-@dataclass(frozen=True)
-class Startup:
-    """How :meth:`LocalMesh.start` went: its :attr:`LocalMesh.startup`."""
-
-    ready_seconds: float  # from the call to the first 200 /productpage through the gateway
+__all__ = ["LocalMesh", "Startup"]
 
 
 class LocalMesh:
@@ -171,36 +170,59 @@ class LocalMesh:
 
     # -- queries ----------------------------------------------------------------------------
     def gateway_url(self) -> str:
-        url = self._load().mesh_json()["gateway_url"]
-        return str(url)
+        return self._load().handle(self._sd.path).gateway_url
+
+    def load_targets(self) -> tuple[str, ...]:
+        """Loopback only: the gateway and every sidecar listen on 127.0.0.1."""
+        gateway = self.gateway_url()
+        return ("http://127.0.0.1", "http://localhost", *((gateway,) if gateway else ()))
 
     def client(self, workload: str = "client") -> MeshClient:
         """The in-mesh client ``workload`` (instance 0): its sidecar outbound listener."""
         state = self._load()
         rec = state.proxies.get(f"{workload}-0")
         if rec is None or "outbound" not in rec.listeners:
-            known = sorted({p.workload for p in state.proxies.values() if p.workload})
-            raise MeshError(f"no running workload {workload!r}; running: {', '.join(known)}")
+            known = state.handle(self._sd.path).clients
+            raise UnknownWorkload(workload, known, "in-mesh client", "in the running mesh")
         return MeshClient(workload, f"http://127.0.0.1:{rec.listeners['outbound']}")
 
     def proxy_stats(self, workload: str) -> dict[str, int]:
-        """Counters summed over the live instances of ``workload`` (or the gateway)."""
+        """Counters and gauges summed over the live instances of ``workload`` (or the
+        gateway); empty when they emit none."""
         state = self._load()
-        recs = [
-            p
-            for p in state.proxies.values()
-            if p.alive
-            and (
-                p.workload == workload or (workload == INGRESS_GATEWAY.name and p.role == "gateway")
-            )
-        ]
+        recs = [p for p in state.proxies.values() if p.alive and _is_of(p, workload)]
         if not recs:
-            raise MeshError(f"no live proxy of workload {workload!r}")
+            known = {p.workload or INGRESS_GATEWAY.name for p in state.proxies.values()}
+            if workload not in known:
+                raise UnknownWorkload(workload, known, where="in the running mesh")
+            raise MeshError(f"no live proxy of workload {workload!r}; see `meshchaos status`")
         total: dict[str, int] = {}
         for rec in recs:
-            for name, value in EnvoyAdmin(rec.admin).stats().items():
+            for name, value in self._read_stats(rec).items():
                 total[name] = total.get(name, 0) + value
         return total
+
+    def counters(self, queries: Sequence[CounterQuery]) -> dict[CounterQuery, int]:
+        """Each query summed over the live proxies it names, read from their admin
+        ``/stats`` (only the asked names) and matched by :func:`counter_total`."""
+        state = self._load()
+        names = tuple(sorted({q.name for q in queries}))
+        cache: dict[str, dict[str, int]] = {}
+        out: dict[CounterQuery, int] = {}
+        for q in queries:
+            recs = [p for p in state.proxies.values() if p.alive and _is_queried(p, q)]
+            found: list[int] = []
+            for rec in recs:
+                if rec.name not in cache:
+                    cache[rec.name] = self._read_stats(rec, stats_filter(names))
+                value = counter_total(cache[rec.name], q)
+                if value is not None:
+                    found.append(value)
+            if not found:
+                live = ", ".join(sorted(r.name for r in recs)) or "no live proxy"
+                raise StatNotEmitted(f"no proxy emits {q.describe()} (read: {live})")
+            out[q] = sum(found)
+        return out
 
     def status(self) -> list[ProxyStatus]:
         """Every proxy, the config version it runs and whether that is the latest written."""
@@ -231,12 +253,52 @@ class LocalMesh:
         """What app instance ``instance`` (e.g. ``httpbin-v2-0``) recorded (owner only)."""
         return self._owned("app_records").app_records(instance)
 
-    # -- chaos (owner only) -----------------------------------------------------------------
-    def kill(self, workload: str, instance: int = 0) -> None:
-        self._owned("kill").kill(f"{workload}-{instance}")
+    def run_load(
+        self, plan: LoadPlan, *, source: str | None = None, triggers: Sequence[Trigger] = ()
+    ) -> LoadResult:
+        """The load engine from this process: to the gateway, or through ``source``'s
+        sidecar (its outbound listener as an HTTP proxy)."""
+        from meshchaos.load.classify import classifier_for_url
+        from meshchaos.load.engine import run_load
+        from meshchaos.load.plan import LoadTarget
 
-    def restart(self, workload: str, instance: int = 0) -> None:
-        self._owned("restart").restart(f"{workload}-{instance}")
+        if source is None:
+            url = plan.url
+            if url.startswith("/"):
+                url = self.gateway_url().rstrip("/") + url
+            target = LoadTarget(url)
+        else:
+            if not plan.url.startswith(("http://", "https://")):
+                raise LoadError(
+                    f"load from {source!r} needs an in-mesh URL such as "
+                    f"http://httpbin:8000/get, got {plan.url!r}"
+                )
+            target = LoadTarget(plan.url, proxy=self.client(source).proxy_url)
+        return run_load(
+            target,
+            replace(plan, triggers=tuple(triggers)),
+            classifier_for_url(target.url),
+            allowed=self.load_targets(),
+        )
+
+    # -- chaos (owner only) -----------------------------------------------------------------
+    def instances(self, workload: str) -> list[str]:
+        """``workload``'s instances by index (``reviews-v1-0``...), killed ones included;
+        empty for a catalogue workload scaled to zero (e.g. ``httpbin-v-faulty``)."""
+        state = self._load()
+        known = {w.name for w in state.workloads}
+        if workload not in known:
+            raise UnknownWorkload(workload, known, where="in the mesh's catalogue")
+        recs = sorted(
+            (p for p in state.proxies.values() if p.workload == workload), key=lambda p: p.instance
+        )
+        return [p.name for p in recs]
+
+    def kill(self, instance: str) -> None:
+        self._owned("kill").kill(instance)
+
+    def restart(self, instance: str) -> None:
+        self._owned("restart").restart(instance)
 
     def scale(self, workload: str, replicas: int) -> None:
         self._owned("scale").scale(workload, replicas)
@@ -257,3 +319,25 @@ class LocalMesh:
                 f"to {self._sd.path}"
             )
         return self._runtime
+
+    def _read_stats(self, rec: ProxyRecord, filter: str | None = None) -> dict[str, int]:
+        """One proxy's stats; a proxy that does not answer is a :class:`MeshError` that
+        names it (it died behind the mesh's back), never an empty reading."""
+        try:
+            return parse_stats(EnvoyAdmin(rec.admin).stats_text(filter))
+        except AdminError as exc:
+            raise MeshError(
+                f"cannot read the stats of {rec.name}: {exc}; see `meshchaos status` for "
+                "the proxies that are down"
+            ) from None
+
+
+def _is_of(rec: ProxyRecord, workload: str) -> bool:
+    return rec.workload == workload or (workload == INGRESS_GATEWAY.name and rec.role == "gateway")
+
+
+def _is_queried(rec: ProxyRecord, q: CounterQuery) -> bool:
+    """``rec`` is one of the proxies ``q`` sums over (see :class:`CounterQuery`)."""
+    if q.workloads is not None:
+        return any(_is_of(rec, w) for w in q.workloads)
+    return q.side is Side.CLIENT or rec.role != "gateway"

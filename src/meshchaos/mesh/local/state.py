@@ -3,7 +3,7 @@
 Layout of a state dir (``.meshchaos/`` by default)::
 
     state.json     MeshState: owner, processes, ports, workloads, resources, config version
-    mesh.json      the small contract other tools read (backend, gateway_url, clients, owner_pid)
+    mesh.json      the backend-neutral handle other processes attach through (meshchaos.mesh.handle)
     lock           fcntl lock shared by the owner and every attached process
     proxies/NAME/  bootstrap.json, admin.txt, envoy.log and xds/ (the files Envoy watches)
 
@@ -32,7 +32,7 @@ from typing import Any
 from meshchaos import __version__
 from meshchaos.apps.catalog import WorkloadSpec
 from meshchaos.errors import MeshError
-from meshchaos.mesh.handle import HANDLE_FILE
+from meshchaos.mesh.handle import HANDLE_FILE, MeshHandle, write_handle
 from meshchaos.mesh.local.service_registry import GATEWAY_LISTENER
 
 __all__ = [
@@ -147,8 +147,8 @@ class MeshState:
     def gateway(self) -> ProxyRecord | None:
         return next((p for p in self.proxies.values() if p.role == "gateway"), None)
 
-    def mesh_json(self) -> dict[str, Any]:
-        """The contract other tools (the load CLI) read: keep these keys stable."""
+    def handle(self, state_dir: Path) -> MeshHandle:
+        """The backend-neutral handle (``mesh.json``) other processes attach through."""
         gw = self.gateway()
         gateway_url = f"http://127.0.0.1:{gw.listeners.get(GATEWAY_LISTENER, 0)}" if gw else ""
         clients = {
@@ -159,12 +159,13 @@ class MeshState:
             and "outbound" in p.listeners
             and self._is_client(p.workload)
         }
-        return {
-            "backend": "local",
-            "gateway_url": gateway_url,
-            "clients": clients,
-            "owner_pid": self.owner_pid,
-        }
+        return MeshHandle(
+            backend="local",
+            gateway_url=gateway_url,
+            clients=clients,
+            owner_pid=self.owner_pid,
+            backend_data={"state_dir": str(state_dir)},
+        )
 
     def _is_client(self, workload: str) -> bool:
         return any(w.name == workload and not w.service for w in self.workloads)
@@ -299,7 +300,7 @@ class StateDir:
             "meshchaos_version": __version__,
         }
         write_json_atomic(self.state_file, {**head, **state.to_json()})
-        write_json_atomic(self.mesh_file, state.mesh_json())
+        write_handle(self.path, state.handle(self.path))
 
     def clear(self, *, remove_dir: bool, keep_lock: bool = False) -> None:
         """Delete everything meshchaos put here; remove the dir itself if ``remove_dir``.
