@@ -19,11 +19,10 @@ from meshchaos.mesh.kube.kind import (
 )
 from meshchaos.mesh.kube.pins import GATEWAY_HOST_PORT, GATEWAY_NODE_PORT, KIND_NODE_IMAGE
 
-KC = Path("/state/kubeconfig")
 CONFIG = str(cluster_config_path())
 
 
-def node_wait(kc: Path = KC) -> tuple[str, ...]:
+def node_wait(kc: Path) -> tuple[str, ...]:
     return (
         "kubectl",
         "--kubeconfig",
@@ -61,7 +60,7 @@ def cold_steps(kc: Path) -> list[Step]:
 
 
 def reuse_steps(
-    image: str = KIND_NODE_IMAGE, port: str = f"127.0.0.1:{GATEWAY_HOST_PORT}\n"
+    kc: Path, image: str = KIND_NODE_IMAGE, port: str = f"127.0.0.1:{GATEWAY_HOST_PORT}\n"
 ) -> list[Step]:
     return [
         step("kind", "get", "clusters", stdout="other\nmeshchaos\n"),
@@ -75,9 +74,14 @@ def reuse_steps(
             stdout=image + "\n",
         ),
         step("docker", "port", "meshchaos-control-plane", f"{GATEWAY_NODE_PORT}/tcp", stdout=port),
-        step("kind", "export", "kubeconfig", "--name", "meshchaos", "--kubeconfig", str(KC)),
-        step(*node_wait()),
+        step("kind", "export", "kubeconfig", "--name", "meshchaos", "--kubeconfig", str(kc)),
+        step(*node_wait(kc)),
     ]
+
+
+@pytest.fixture
+def kc(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "kubeconfig"
 
 
 def deadline() -> Deadline:
@@ -97,28 +101,28 @@ def test_cold_start_runs_exactly_these_commands(tmp_path: Path) -> None:
     assert runner.calls[1].timeout > 180
 
 
-def test_reuse_checks_image_and_port_then_exports_its_own_kubeconfig() -> None:
-    runner = RecordedRunner(reuse_steps())
-    cluster = KindLifecycle(runner).up("meshchaos", KC, reuse=True, deadline=deadline())
+def test_reuse_checks_image_and_port_then_exports_its_own_kubeconfig(kc: Path) -> None:
+    runner = RecordedRunner(reuse_steps(kc))
+    cluster = KindLifecycle(runner).up("meshchaos", kc, reuse=True, deadline=deadline())
     runner.assert_done()
-    assert cluster == KindCluster("meshchaos", KC, created=False)
+    assert cluster == KindCluster("meshchaos", kc, created=False)
     # No command of a reuse creates or deletes anything.
     assert not [a for a in runner.argvs if "create" in a or "delete" in a]
 
 
-def test_reuse_of_a_missing_cluster_is_refused_before_anything_runs() -> None:
+def test_reuse_of_a_missing_cluster_is_refused_before_anything_runs(kc: Path) -> None:
     runner = RecordedRunner([step("kind", "get", "clusters", stdout="other\n")])
     with pytest.raises(KindRefused, match="no kind cluster named 'meshchaos'") as info:
-        KindLifecycle(runner).up("meshchaos", KC, reuse=True, deadline=deadline())
+        KindLifecycle(runner).up("meshchaos", kc, reuse=True, deadline=deadline())
     runner.assert_done()
     assert "without --reuse-cluster" in str(info.value)
 
 
-def test_reuse_with_another_node_image_is_refused_naming_both() -> None:
+def test_reuse_with_another_node_image_is_refused_naming_both(kc: Path) -> None:
     other = "kindest/node:v1.35.0@sha256:452d"
-    runner = RecordedRunner(reuse_steps(image=other)[:3])
+    runner = RecordedRunner(reuse_steps(kc, image=other)[:3])
     with pytest.raises(KindRefused) as info:
-        KindLifecycle(runner).up("meshchaos", KC, reuse=True, deadline=deadline())
+        KindLifecycle(runner).up("meshchaos", kc, reuse=True, deadline=deadline())
     runner.assert_done()
     msg = str(info.value)
     assert other in msg
@@ -134,29 +138,29 @@ def test_reuse_with_another_node_image_is_refused_naming_both() -> None:
         pytest.param("127.0.0.1:8080\n", id="another-host-port"),
     ],
 )
-def test_reuse_without_the_loopback_port_mapping_is_refused(published: str) -> None:
-    steps = reuse_steps(port=published)[:4]
+def test_reuse_without_the_loopback_port_mapping_is_refused(published: str, kc: Path) -> None:
+    steps = reuse_steps(kc, port=published)[:4]
     if not published:
         steps[3] = Step(steps[3].argv, returncode=1, stderr="Error: No public port '30080/tcp'")
     runner = RecordedRunner(steps)
     with pytest.raises(KindRefused, match=r"does not publish the gateway NodePort 30080/tcp") as i:
-        KindLifecycle(runner).up("meshchaos", KC, reuse=True, deadline=deadline())
+        KindLifecycle(runner).up("meshchaos", kc, reuse=True, deadline=deadline())
     runner.assert_done()
     assert "127.0.0.1:18080" in str(i.value)
 
 
-def test_reuse_of_a_cluster_without_a_control_plane_node_by_our_name_is_refused() -> None:
-    steps = reuse_steps()[:2]
+def test_reuse_of_a_cluster_without_a_control_plane_node_by_our_name_is_refused(kc: Path) -> None:
+    steps = reuse_steps(kc)[:2]
     steps[1] = Step(steps[1].argv, stdout="meshchaos-worker\n")
     runner = RecordedRunner(steps)
     with pytest.raises(KindRefused, match="has no node 'meshchaos-control-plane'"):
-        KindLifecycle(runner).up("meshchaos", KC, reuse=True, deadline=deadline())
+        KindLifecycle(runner).up("meshchaos", kc, reuse=True, deadline=deadline())
 
 
-def test_an_existing_cluster_is_never_replaced_without_reuse() -> None:
+def test_an_existing_cluster_is_never_replaced_without_reuse(kc: Path) -> None:
     runner = RecordedRunner([step("kind", "get", "clusters", stdout="meshchaos\n")])
     with pytest.raises(KindRefused) as info:
-        KindLifecycle(runner).up("meshchaos", KC, reuse=False, deadline=deadline())
+        KindLifecycle(runner).up("meshchaos", kc, reuse=False, deadline=deadline())
     runner.assert_done()
     assert "--reuse-cluster" in str(info.value)
     assert "kind delete cluster --name meshchaos" in str(info.value)
@@ -172,20 +176,20 @@ def test_a_failed_create_says_what_failed_with_kinds_output(tmp_path: Path) -> N
     assert "boom" in str(info.value)
 
 
-def test_the_overall_deadline_bounds_each_command() -> None:
+def test_the_overall_deadline_bounds_each_command(kc: Path) -> None:
     now = [0.0]
     late = Deadline(10, "starting the kind cluster", clock=lambda: now[0])
     runner = RecordedRunner([])
     now[0] = 11.0
     with pytest.raises(DeadlineExpired, match="did not finish within 10 s"):
-        KindLifecycle(runner).up("meshchaos", KC, reuse=False, deadline=late)
+        KindLifecycle(runner).up("meshchaos", kc, reuse=False, deadline=late)
     assert runner.calls == []
 
 
-def test_delete_names_the_cluster_and_its_kubeconfig() -> None:
-    argv = ("kind", "delete", "cluster", "--name", "meshchaos", "--kubeconfig", str(KC))
+def test_delete_names_the_cluster_and_its_kubeconfig(kc: Path) -> None:
+    argv = ("kind", "delete", "cluster", "--name", "meshchaos", "--kubeconfig", str(kc))
     runner = RecordedRunner([step(*argv)])
-    KindLifecycle(runner).delete(KindCluster("meshchaos", KC, created=True))
+    KindLifecycle(runner).delete(KindCluster("meshchaos", kc, created=True))
     runner.assert_done()
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -360,7 +360,7 @@ def judge_istio(info: IstioInfo, *, min_minor: tuple[int, int] = MIN_ISTIO_MINOR
         )
     if info.mtls_mode == "DISABLE":
         warnings.append("mesh-wide mTLS is DISABLE: results are not those of a default mesh")
-    return IstioInfo(**{**asdict(info), "warnings": tuple(warnings)})
+    return replace(info, warnings=tuple(warnings))
 
 
 def _minor(version: str) -> tuple[int, int]:

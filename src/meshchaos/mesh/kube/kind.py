@@ -142,6 +142,7 @@ class KindLifecycle:
         """The cluster ``name``, created or (``reuse``) checked and reused; ready nodes."""
         exists = name in self._clusters(deadline)
         cluster = KindCluster(name, kubeconfig, created=not reuse)
+        kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         if reuse:
             if not exists:
                 raise KindRefused(
@@ -164,7 +165,6 @@ class KindLifecycle:
                     f"`kind delete cluster --name {name}`"
                 )
             load_cluster_config(self.config_path)  # a broken config fails before kind runs
-            kubeconfig.parent.mkdir(parents=True, exist_ok=True)
             self._run(
                 [
                     "kind",
