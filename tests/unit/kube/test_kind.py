@@ -16,6 +16,7 @@ from meshchaos.mesh.kube.kind import (
     KindRefused,
     check_cluster_config,
     cluster_config_path,
+    same_image,
 )
 from meshchaos.mesh.kube.pins import GATEWAY_HOST_PORT, GATEWAY_NODE_PORT, KIND_NODE_IMAGE
 
@@ -229,3 +230,22 @@ def test_the_packaged_config_publishes_the_pinned_ports_on_loopback_only() -> No
 )
 def test_config_problems_are_named(doc: object, problem: str) -> None:
     assert any(problem in p for p in check_cluster_config(doc))
+
+
+def test_the_node_image_is_compared_by_digest() -> None:
+    digest = KIND_NODE_IMAGE.split("@", 1)[1]
+    assert same_image(KIND_NODE_IMAGE, KIND_NODE_IMAGE)  # docker keeps the reference
+    assert same_image(f"docker.io/kindest/node@{digest}", KIND_NODE_IMAGE)  # podman's name
+    assert not same_image("kindest/node:v1.36.1", KIND_NODE_IMAGE)  # a tag alone can move
+    assert not same_image("docker.io/kindest/node@sha256:" + "0" * 64, KIND_NODE_IMAGE)
+
+
+def test_reuse_on_podman_asks_podman(kc: Path) -> None:
+    digest = KIND_NODE_IMAGE.split("@", 1)[1]
+    steps = [
+        s if s.argv[0] != "docker" else Step(("podman", *s.argv[1:]), stdout=s.stdout)
+        for s in reuse_steps(kc, image=f"docker.io/kindest/node@{digest}")
+    ]
+    runner = RecordedRunner(steps)
+    KindLifecycle(runner, engine="podman").up("meshchaos", kc, reuse=True, deadline=deadline())
+    runner.assert_done()

@@ -47,6 +47,7 @@ __all__ = [
     "check_cluster_config",
     "cluster_config_path",
     "load_cluster_config",
+    "same_image",
 ]
 
 DEFAULT_CLUSTER = "meshchaos"
@@ -226,7 +227,7 @@ class KindLifecycle:
             deadline.left(_ASK_S),
             f"reading the node image of kind cluster {name!r}",
         ).text.strip()
-        if image != self.node_image:
+        if not same_image(image, self.node_image):
             raise KindRefused(
                 f"--reuse-cluster: kind cluster {name!r} runs node image {image!r}, not the "
                 f"pinned {self.node_image!r}; results would not be comparable. Delete it "
@@ -249,6 +250,16 @@ class KindLifecycle:
 
     def _run(self, argv: list[str], timeout: float, what: str) -> Completed:
         return self.runner.run(argv, timeout=timeout).check(what)
+
+
+def same_image(found: str, pinned: str) -> bool:
+    """Whether the node container runs the pinned image. By digest when the pin has one:
+    Docker keeps the reference as given, Podman stores kind's pull name
+    (``docker.io/kindest/node@sha256:...``, the tag dropped)."""
+    if found == pinned:
+        return True
+    _, sep, digest = pinned.partition("@sha256:")
+    return bool(sep) and found.endswith("@sha256:" + digest)
 
 
 def load_cluster_config(path: Path) -> dict[str, Any]:
