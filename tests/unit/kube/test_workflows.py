@@ -122,3 +122,10 @@ def test_nightly_runs_the_catalogue_on_kind_then_local_and_compares() -> None:
     assert "actions/upload-artifact" in uses
     kind_action = next(s for s in steps(doc) if s.get("uses", "").startswith("helm/kind-action"))
     assert kind_action["with"]["install_only"] is True  # the suite makes its own cluster
+
+
+def test_a_missing_linter_is_a_failure_with_the_install_hint() -> None:
+    with pytest.raises(pytest.fail.Exception) as info:
+        tool("no-such-linter-here", "no-such-package")
+    assert "no-such-linter-here is not installed (PyPI package no-such-package)" in str(info.value)
+    assert "pip install -e '.[dev]'" in str(info.value)
