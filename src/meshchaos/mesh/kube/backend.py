@@ -121,6 +121,11 @@ class _KubeBackend:
 
     @property
     def parts(self) -> KubeParts:
+        return self._resolve_parts()
+
+    def _resolve_parts(self) -> KubeParts:
+        """The parts, imported on first use; ``open`` calls this first, so a part that
+        cannot be imported fails before anything is created."""
         if self._parts is None:
             self._parts = real_parts()
         return self._parts
@@ -258,6 +263,7 @@ class KindBackend(_KubeBackend):
 
     def open(self, options: KubeOptions) -> Mesh:
         """The mesh on kind, up and serving; see the module docstring for the steps."""
+        self._resolve_parts()
         check_prerequisites(self.runner, "kind", env=self.env)
         if options.worker != "main" and not options.reuse_cluster:
             raise BackendUnavailable(
@@ -327,6 +333,7 @@ class ClusterBackend(_KubeBackend):
         context = check_context(
             options.kube_context, allow_context=options.allow_context, env=self.env
         )
+        self._resolve_parts()
         check_prerequisites(self.runner, "cluster", env=self.env)
         deadline = Deadline(options.deadline_s, f"opening --backend cluster on {context!r}")
         kubeconfig = private_kubeconfig(
