@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from meshchaos.cli._common import add_policy_files, add_state_dir, table
 from meshchaos.errors import MeshChaosError, MeshError
+from meshchaos.mesh.kube.flags import add_kube_arguments, kube_arguments
 
 if TYPE_CHECKING:
     from meshchaos.istio.model import Resource
@@ -46,14 +47,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="local: embedded Envoy mesh on loopback (default); kind/cluster: Kubernetes + Istio",
     )
     add_state_dir(p)
-    p.add_argument("--kube-context", help="kube context for --backend cluster")
     p.add_argument(
         "--envoy-concurrency",
         type=int,
         default=None,
         help="worker threads per Envoy (default 1 locally; Istio sidecars use 2)",
     )
-    p.set_defaults(run=up)
+    add_kube_arguments(p)
+    p.set_defaults(run=up, up_parser=p)
 
     p = sub.add_parser("down", help="stop the mesh and remove everything it left")
     add_state_dir(p)
@@ -123,7 +124,7 @@ def up(args: argparse.Namespace) -> int:
         state_dir=args.state_dir,
         run_id=f"cli-{os.getpid()}",
         envoy_concurrency=args.envoy_concurrency,
-        kube_context=args.kube_context,
+        **kube_arguments(args, args.up_parser),
     )
     mesh = get_backend(args.backend).open(options)
     try:

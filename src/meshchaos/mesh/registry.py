@@ -57,6 +57,7 @@ class BackendOptions:
     reuse_cluster: bool = False
     keep_cluster: bool = False
     kubeconfig: Path | None = None
+    gateway_url: str | None = None  # cluster: the gateway's base URL, when its Service has none
     deadline_s: float = 900.0
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 
+from meshchaos.mesh.kube.flags import add_kube_options, kube_options
 from meshchaos.pytest_plugin._record import write_after_teardown
 from meshchaos.pytest_plugin._settings import (
     BACKENDS,
@@ -80,12 +81,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="local",
         help="where the mesh runs: local (embedded Envoy mesh, default), kind, cluster",
     )
-    group.addoption(
-        "--kube-context",
-        default=None,
-        metavar="NAME",
-        help="kube context for --backend cluster (must be explicitly allowed)",
-    )
+    add_kube_options(group)
     group.addoption(
         "--keep-mesh",
         action="store_true",
@@ -160,7 +156,7 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"meshchaos: policy directory {d} does not exist")
     config.stash[SETTINGS] = Settings(
         backend=str(config.getoption("backend")),
-        kube_context=config.getoption("kube_context"),
+        kube=kube_options(config),
         keep_mesh=bool(config.getoption("keep_mesh")),
         reports_dir=reports_dir,
         alpha=alpha,

@@ -63,7 +63,7 @@ class Settings:
     """The validated meshchaos options of one pytest session."""
 
     backend: str
-    kube_context: str | None
+    kube: dict[str, Any]  # BackendOptions keyword arguments of the kube options
     keep_mesh: bool
     reports_dir: Path
     alpha: float

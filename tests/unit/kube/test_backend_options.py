@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from meshchaos.pytest_plugin._kube_options import (
+from meshchaos.mesh.kube.flags import (
     KUBE_OPTIONS,
     add_kube_arguments,
     add_kube_options,
@@ -116,7 +116,7 @@ def test_pytest_bad_value_is_a_usage_error() -> None:
 
 def test_on_pytests_own_parser(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
-        "from meshchaos.pytest_plugin._kube_options import add_kube_options, kube_options\n"
+        "from meshchaos.mesh.kube.flags import add_kube_options, kube_options\n"
         "def pytest_addoption(parser):\n"
         "    add_kube_options(parser.getgroup('kubetest'))\n"
         "def pytest_configure(config):\n"
