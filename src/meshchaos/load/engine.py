@@ -1,10 +1,9 @@
 """The load engine: :func:`drive` (async) and :func:`run_load` (sync).
 
-Closed loop: ``concurrency`` workers send back to back. Open loop: request ``i`` is
-due at ``t0 + i/qps``; a free worker takes the next due request, so when every
-worker is busy the request waits, and its latency still counts from when it was
-due (no coordinated omission). Every run is bounded by a request count *and* a
-time, and each request by the client timeout.
+The loops, caps and sample records live in :mod:`meshchaos.load._run`, shared with
+the load agent that runs them inside a mesh; this module adds the aiohttp sender
+(https, and the fallback from the lean client), the Bookinfo login and the sync
+wrapper.
 
 The hot path keeps per-request work small: one aiohttp session with a keep-alive
 connector of ``concurrency`` connections, bodies read and classified then dropped,
@@ -15,72 +14,54 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import math
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
 from meshchaos.errors import LoadError
-from meshchaos.load._triggers import Triggers
+from meshchaos.load._run import (
+    CONNECT,
+    DISCONNECT,
+    RUN_SLACK,
+    TIMEOUT,
+    USER_AGENT,
+    Clock,
+    Progress,
+    Run,
+    Sender,
+    build_result,
+    lean_request,
+    os_error_kind,
+    run_workers,
+)
 from meshchaos.load.classify import Classifier, classify_status
-from meshchaos.load.lean import LeanConnection, ResponseError, build_request
 from meshchaos.load.plan import LoadPlan, LoadTarget, check_target
 from meshchaos.load.result import LoadResult, Sample
 from meshchaos.outcomes import error_class
 
-__all__ = ["Clock", "Progress", "drive", "run_load"]
-
-Clock = Callable[[], float]
-Progress = Callable[[int, int], None]
-"""``progress(completed, errors)``; errors are requests with no response or status >= 400."""
-
-USER_AGENT = "meshchaos-load/0.1"
-PROGRESS_INTERVAL = 0.5
-_EXAMPLE_CHARS = 500
-_EXAMPLE_HEADERS = ("server", "content-type", "x-envoy-overloaded", "x-envoy-upstream-service-time")
-# A run may overrun its time cap by the last in-flight requests (each bounded by the
-# client timeout); past that plus this slack the whole run is cancelled.
-_RUN_SLACK = 10.0
-
-
-_TIMEOUT = error_class("timeout")
-_CONNECT = error_class("connect")
-_DISCONNECT = error_class("disconnect")
+__all__ = ["USER_AGENT", "Clock", "Progress", "drive", "run_load"]
 
 
 def _error_kind(exc: BaseException) -> str:
     # Timeout subclasses first: aiohttp's ConnectionTimeoutError is both.
     if isinstance(exc, TimeoutError):
-        return _TIMEOUT
+        return TIMEOUT
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return _CONNECT
+        return CONNECT
     if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return _DISCONNECT
+        return DISCONNECT
     if isinstance(exc, aiohttp.ClientPayloadError):
         return error_class("payload")
-    if isinstance(exc, ConnectionResetError | aiohttp.ClientConnectionResetError):
+    if isinstance(exc, aiohttp.ClientConnectionResetError):
         return error_class("reset")
-    return error_class(type(exc).__name__.lower())
+    return os_error_kind(exc)
 
 
-def _excerpt(status: int, headers: Mapping[str, str], body: bytes) -> str:
-    """A short, readable example of a response: status, a few headers, body start."""
-    lines = [f"HTTP {status}"]
-    lines += [f"{h}: {headers[h]}" for h in _EXAMPLE_HEADERS if h in headers]
-    at = body.find(b"<body")  # skip an HTML page's head: the content tells the class
-    text = body[max(at, 0) : max(at, 0) + _EXAMPLE_CHARS].decode("utf-8", "replace")
-    text = " ".join(text.split())
-    return ("\n".join(lines) + "\n\n" + text)[:_EXAMPLE_CHARS]
-
-
-Sender = Callable[[float], Coroutine[Any, Any, None]]
-
-
-class _Run:
-    """State of one run; workers are its methods so the hot path reads locals."""
+class _Run(Run):
+    """A run that may also send through the shared aiohttp session."""
 
     def __init__(
         self,
@@ -91,58 +72,8 @@ class _Run:
         clock: Clock,
         lean_request: tuple[bytes, str, int] | None,
     ) -> None:
-        self.url = target.url
-        self.proxy = target.proxy
-        self.plan = plan
-        self.classifier = classifier
+        super().__init__(target, plan, classifier, clock, lean_request)
         self.session = session
-        self.clock = clock
-        self.lean_request = lean_request
-        self.cap = plan.request_cap()
-        self.time_cap = plan.time_cap()
-        self.issued = 0
-        self.errors = 0
-        self.records: list[tuple[float, float, int, str, bool]] = []
-        self.examples: dict[str, str] = {}
-        self.t0 = 0.0
-        self.last_end = 0.0
-        self.stopped_by_deadline = False
-        self.connections: set[LeanConnection] = set()  # each worker's current one
-        self.triggers = Triggers(plan.triggers, lambda: self.clock() - self.t0, self.extend)
-
-    def close_connections(self) -> None:
-        for conn in self.connections:
-            if conn.transport is not None:
-                conn.transport.close()
-
-    def record(self, intended: float, status: int, headers: Mapping[str, str], body: bytes) -> None:
-        """Classify one response and keep its sample (and maybe its example)."""
-        outcome = self.classifier(status, body, headers)
-        if outcome not in self.examples:
-            self.examples[outcome] = _excerpt(status, headers, body)
-        end = self.clock()
-        if status >= 400:
-            self.errors += 1
-        self.last_end = end
-        overloaded = headers.get("x-envoy-overloaded") == "true"
-        self.records.append((intended - self.t0, end - intended, status, outcome, overloaded))
-        if len(self.records) >= self.triggers.next_at:
-            self.triggers.fire_due(len(self.records))
-
-    def record_error(self, intended: float, outcome: str, exc: BaseException) -> None:
-        """Keep the sample of a request that got no response."""
-        end = self.clock()
-        if outcome not in self.examples:
-            self.examples[outcome] = f"{type(exc).__name__}: {exc}"[:_EXAMPLE_CHARS]
-        self.errors += 1
-        self.last_end = end
-        self.records.append((intended - self.t0, end - intended, 0, outcome, False))
-        if len(self.records) >= self.triggers.next_at:
-            self.triggers.fire_due(len(self.records))
-
-    def extend(self, more: int) -> None:
-        """Let ``more`` requests follow the ones already sent, within the plan's caps."""
-        self.cap = min(max(self.cap, self.issued + more), self.plan.hard_request_cap())
 
     def aiohttp_sender(self) -> Sender:
         """A sender on the shared aiohttp session (any scheme)."""
@@ -158,84 +89,8 @@ class _Run:
 
         return send
 
-    def lean_sender(self) -> Sender:
-        """A sender owning one lean keep-alive connection (plain http only)."""
-        assert self.lean_request is not None
-        data, host, port = self.lean_request
-        loop = asyncio.get_running_loop()
-        timeout, head_only = self.plan.timeout, self.plan.method == "HEAD"
-        conn: LeanConnection | None = None
-
-        async def send(intended: float) -> None:
-            nonlocal conn
-            deadline = loop.time() + timeout
-            if conn is None or not conn.is_open:
-                fresh = LeanConnection(loop, head_only)
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        await loop.create_connection(lambda: fresh, host, port)
-                except TimeoutError as exc:
-                    self.record_error(intended, _TIMEOUT, exc)
-                    return
-                except OSError as exc:
-                    self.record_error(intended, _CONNECT, exc)
-                    return
-                if conn is not None:
-                    self.connections.discard(conn)
-                conn = fresh
-                self.connections.add(fresh)
-            try:
-                status, headers, body = await conn.request(data, deadline)
-            except TimeoutError as exc:
-                self.record_error(intended, _TIMEOUT, exc)
-                return
-            except ResponseError as exc:
-                self.record_error(intended, _DISCONNECT, exc)
-                return
-            except OSError as exc:
-                self.record_error(intended, _error_kind(exc), exc)
-                return
-            self.record(intended, status, headers, body)
-
-        return send
-
     def sender(self) -> Sender:
         return self.lean_sender() if self.lean_request is not None else self.aiohttp_sender()
-
-    async def has_more(self) -> bool:
-        """Whether another request may be sent; waits while an action may extend the run."""
-        while self.issued >= self.cap:
-            if not await self.triggers.wait_holding():  # its end extends self.cap
-                return False
-        return True
-
-    async def closed_worker(self) -> None:
-        clock, deadline, send = self.clock, self.t0 + self.time_cap, self.sender()
-        while self.issued < self.cap or await self.has_more():
-            start = clock()
-            if start >= deadline:
-                self.stopped_by_deadline = True
-                return
-            self.issued += 1
-            await send(start)
-
-    async def open_worker(self, qps: float) -> None:
-        clock, t0, send, time_cap = self.clock, self.t0, self.sender(), self.time_cap
-        while self.issued < self.cap or await self.has_more():
-            due = self.issued / qps
-            if due >= time_cap:
-                self.stopped_by_deadline = True
-                return
-            self.issued += 1
-            wait = t0 + due - clock()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            await send(t0 + due)
-
-    async def report_progress(self, progress: Progress) -> None:
-        while True:
-            await asyncio.sleep(PROGRESS_INTERVAL)
-            progress(len(self.records), self.errors)
 
 
 async def _login(
@@ -264,18 +119,6 @@ async def _login(
             f"{'no session cookie set' if not cookies else 'error status'}"
         )
     return "; ".join(f"{name}={morsel.value}" for name, morsel in cookies.items())
-
-
-def _lean_request(
-    target: LoadTarget, plan: LoadPlan, headers: dict[str, str]
-) -> tuple[bytes, str, int]:
-    data, host, port = build_request(
-        plan.method, target.url, headers, absolute_form=target.proxy is not None
-    )
-    if target.proxy is not None:
-        proxy = urlsplit(target.proxy)
-        host, port = proxy.hostname or "127.0.0.1", proxy.port or 80
-    return data, host, port
 
 
 async def drive(
@@ -317,44 +160,27 @@ async def drive(
             cookie = await _login(session, target, plan.user, plan.timeout)
             existing = headers.get("Cookie") or headers.get("cookie")
             session.headers["Cookie"] = f"{existing}; {cookie}" if existing else cookie
-        lean_request = None
+        lean_req = None
         if lean and urlsplit(target.url).scheme == "http":
-            lean_request = _lean_request(target, plan, dict(session.headers))
-        run = _Run(target, plan, classifier, session, clock, lean_request)
+            lean_req = lean_request(target, plan, session.headers)
+        run = _Run(target, plan, classifier, session, clock, lean_req)
         ticker = None
-        run.t0 = run.last_end = clock()
+        if progress is not None:
+            ticker = asyncio.create_task(run.report_progress(progress))
         try:
-            async with asyncio.timeout(run.time_cap + plan.timeout + _RUN_SLACK):
-                if progress is not None:
-                    ticker = asyncio.create_task(run.report_progress(progress))
-                async with asyncio.TaskGroup() as group:
-                    for _ in range(plan.concurrency):
-                        if plan.is_open_loop:
-                            assert plan.qps is not None
-                            group.create_task(run.open_worker(plan.qps))
-                        else:
-                            group.create_task(run.closed_worker())
-        except TimeoutError as exc:
-            raise LoadError(
-                f"load run overran its hard deadline ({run.time_cap:.0f}s + timeout)"
-            ) from exc
+            await run_workers(run)
         finally:
             if ticker is not None:
                 ticker.cancel()
-            run.close_connections()
-            await asyncio.sleep(0)  # let the transports finish closing in this loop
         if progress is not None:
             progress(len(run.records), run.errors)
         events = await run.triggers.events(len(run.records), run.last_end - run.t0)
-    samples = [Sample(*r) for r in run.records]
-    return LoadResult(
-        target=target.url if target.proxy is None else f"{target.url} via {target.proxy}",
-        samples=samples,
-        duration=max(run.last_end - run.t0, 0.0),
-        concurrency=plan.concurrency,
-        qps=plan.qps if plan.is_open_loop else None,
-        requested=plan.requests,
-        stopped_by_deadline=run.stopped_by_deadline and len(samples) < (plan.requests or math.inf),
+    return build_result(
+        target,
+        plan,
+        [Sample(*r) for r in run.records],
+        duration=run.last_end - run.t0,
+        stopped_by_deadline=run.stopped_by_deadline,
         examples=run.examples,
         events=events,
     )
@@ -403,7 +229,7 @@ def run_load(
         except RuntimeError:
             return _run_fresh(coro)
         with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="meshchaos-load") as pool:
-            bound = plan.time_cap() + plan.timeout + 2 * _RUN_SLACK
+            bound = plan.time_cap() + plan.timeout + 2 * RUN_SLACK
             return pool.submit(_run_fresh, coro).result(timeout=bound)
     finally:
         if line is not None:
