@@ -152,21 +152,22 @@ def run_local(
     with tempfile.TemporaryDirectory(prefix="meshchaos-agent-") as tmp:
         workdir = Path(tmp)
         entry = write_agent_files(workdir)
-        with (workdir / "stderr").open("w+b") as err:
-            proc = subprocess.Popen(
+        with (
+            (workdir / "stderr").open("w+b") as err,
+            subprocess.Popen(
                 [python, *AGENT_PYTHON_FLAGS, entry.name],
                 cwd=workdir,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=err,
                 env={"PATH": os.environ.get("PATH", "")},
-            )
+            ) as proc,
+        ):
             try:
                 return _drive(proc, target, plan, classifier, deadline_s, bound, on_start, err)
             finally:
                 if proc.poll() is None:
                     proc.kill()
-                proc.wait()
 
 
 def _drive(
