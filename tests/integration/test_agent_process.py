@@ -214,7 +214,7 @@ def read_until_samples(proc: subprocess.Popen[bytes], reader: StreamReader, n: i
         reader.feed(proc.stdout.read1(1 << 16))
 
 
-@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT, "stop", "eof"], ids=str)
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT, "stop"], ids=str)
 def test_agent_stops_cleanly_with_an_interrupted_end_line(
     server: tuple[str, type[_Handler]], tmp_path: Path, how: object
 ) -> None:
@@ -227,8 +227,6 @@ def test_agent_stops_cleanly_with_an_interrupted_end_line(
     if how == "stop":
         proc.stdin.write(b'{"t": "stop"}\n')
         proc.stdin.flush()
-    elif how == "eof":
-        proc.stdin.close()
     else:
         assert isinstance(how, signal.Signals)
         proc.send_signal(how)
@@ -240,12 +238,11 @@ def test_agent_stops_cleanly_with_an_interrupted_end_line(
     err = proc.stderr.read()
     proc.stdout.close()
     proc.stderr.close()
-    if how != "eof":
-        proc.stdin.close()
+    proc.stdin.close()
     end = reader.close()
     assert end.error is not None
     assert end.error.startswith("interrupted: ")
-    assert {"stop": "the host sent stop", "eof": "stdin closed"}.get(str(how), "SIG") in end.error
+    assert ("the host sent stop" if how == "stop" else "SIG") in end.error
     assert end.sent >= reader.completed >= 4
     assert b"Traceback" not in err  # stderr: diagnostics, never a crash
 
@@ -278,3 +275,96 @@ def test_a_bad_plan_is_an_end_line_with_every_problem(tmp_path: Path) -> None:
     assert "concurrency: expected int" in error
     assert "classifier: expected str" in error
     assert proc.returncode == 1
+
+
+def test_isolated_interpreter_has_neither_meshchaos_nor_aiohttp(tmp_path: Path) -> None:
+    # What makes the runs above proof of a stdlib-only agent: these imports fail there.
+    for module in ("meshchaos", "aiohttp"):
+        proc = subprocess.run(
+            [sys.executable, *AGENT_PYTHON_FLAGS, "-c", f"import {module}"],
+            cwd=tmp_path,
+            capture_output=True,
+            check=False,
+        )
+        assert proc.returncode != 0, module
+        assert b"ModuleNotFoundError" in proc.stderr
+
+
+def _pythons(*versions: str) -> list[str]:
+    """One interpreter per version, from /usr/bin or pyenv (its shims may not resolve)."""
+    found = []
+    for v in versions:
+        pyenv = sorted((Path.home() / ".pyenv" / "versions").glob(f"{v}.*/bin/python{v}"))
+        system = [Path(f"/usr/bin/python{v}")] if Path(f"/usr/bin/python{v}").exists() else []
+        found += [str(p) for p in (system + pyenv)[:1]]
+    return found
+
+
+@pytest.mark.parametrize("python", _pythons("3.12", "3.13") or [sys.executable])
+def test_agent_runs_on_newer_pythons(server: tuple[str, type[_Handler]], python: str) -> None:
+    base, _ = server
+    result = run_local(
+        LoadTarget(base + "/half"), LoadPlan(concurrency=2, requests=10), python=python
+    )
+    assert result.counts() == {"status:503": 5, "status:200": 5}
+
+
+@pytest.mark.skipif(not _pythons("3.10"), reason="no Python 3.10 on this machine")
+def test_an_old_python_says_what_it_needs(server: tuple[str, type[_Handler]]) -> None:
+    base, _ = server
+    with pytest.raises(LoadError, match=r"needs Python >= 3\.11, this is 3\.10"):
+        run_local(LoadTarget(base + "/ok"), LoadPlan(requests=2), python=_pythons("3.10")[0])
+
+
+def test_python_dash_m_runs_the_same_agent(server: tuple[str, type[_Handler]]) -> None:
+    base, _ = server
+    message = plan_message(LoadTarget(base + "/half"), LoadPlan(requests=4), classify_status)
+    proc = subprocess.run(
+        [sys.executable, "-m", "meshchaos.load.agent"],
+        input=json.dumps(message).encode() + b"\n",
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    reader = StreamReader()
+    assert len(reader.feed(proc.stdout)) == 4
+    assert (
+        reader.close().error == "interrupted: stdin closed (the host went away)"
+        or proc.returncode == 0
+    )
+
+
+def test_unfired_trigger_and_failed_login_come_back_as_the_engine_reports_them(
+    server: tuple[str, type[_Handler]],
+) -> None:
+    base, _ = server
+    short = LoadPlan(
+        concurrency=1,
+        requests=20,
+        duration=0.1,
+        triggers=(Trigger(19, lambda: None, "late"),),
+    )
+    (never,) = run_local(LoadTarget(base + "/sleep/0.03"), short).events
+    assert never.error is not None
+    assert never.error.startswith("never fired: the run completed")
+    with pytest.raises(LoadError, match=r"login as 'jason' at http://127\.0\.0\.1:1/login failed"):
+        run_local(LoadTarget("http://127.0.0.1:1/productpage"), LoadPlan(requests=2, user="jason"))
+
+
+def test_a_trigger_whose_host_closed_stdin_is_an_event_error(
+    server: tuple[str, type[_Handler]],
+) -> None:
+    base, _ = server
+    plan = LoadPlan(requests=6, concurrency=1, triggers=(Trigger(2, lambda: None, "kill"),))
+    message = plan_message(LoadTarget(base + "/ok"), plan, classify_status)
+    proc = subprocess.run(
+        [sys.executable, "-m", "meshchaos.load.agent"],
+        input=json.dumps(message).encode() + b"\n",
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    reader = StreamReader()
+    reader.feed(proc.stdout)
+    ((_, event),) = reader.close().events
+    assert event.error == "RuntimeError: stdin closed before the host reported the end of 'kill'"

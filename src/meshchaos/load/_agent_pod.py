@@ -4,7 +4,8 @@ Standard library only (it runs in a client pod from files a ConfigMap mounts, se
 :mod:`meshchaos.load.agent`). The run itself is :class:`meshchaos.load._run.Run`, the
 engine's own loops; this module adds the stdin/stdout protocol, the Bookinfo login
 with ``http.client``, the host-driven triggers, and a clean stop on SIGTERM/SIGINT,
-on a ``stop`` line or when stdin closes (the host went away).
+on a ``stop`` line, or when stdout breaks (the host went away). stdin may close
+after the plan: the run goes on, only the triggers lose their host.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class _Control:
 
     def __init__(self, specs: tuple[TriggerSpec, ...], wait_bound: float) -> None:
         self.done = {spec.id: threading.Event() for spec in specs}
+        self.reported: set[int] = set()  # ids the host said done (not merely released)
         self.wait_bound = wait_bound
         self.loop: asyncio.AbstractEventLoop | None = None
         self.on_stop: Callable[[str], None] = lambda why: None
@@ -98,6 +100,10 @@ class _Control:
         def wait_for_host() -> None:
             if not self.done[spec.id].wait(self.wait_bound):
                 raise TimeoutError(f"the host never reported the end of {spec.name!r}")
+            if spec.id not in self.reported:
+                raise RuntimeError(
+                    f"stdin closed before the host reported the end of {spec.name!r}"
+                )
 
         # Named by its id, so that its event maps back to the host's trigger (names
         # may repeat); the end line carries the id and the real name.
@@ -113,7 +119,9 @@ class _Control:
             msg = json.loads(raw)
             kind = msg["t"]
             if kind == "done":
-                self.done[int(msg["id"])].set()
+                trigger_id = int(msg["id"])
+                self.reported.add(trigger_id)
+                self.done[trigger_id].set()
                 return
             if kind == "stop":
                 self.stop("interrupted: the host sent stop")
@@ -158,7 +166,9 @@ def _pump_stdin(
     for line in lines:
         if line.strip():
             control[0].handle(line)
-    control[0].stop("interrupted: stdin closed (the host went away)")
+    # No more control: a closed stdin (``echo plan | agent``) is not a stop, but no
+    # trigger can hear from the host any more. A vanished host breaks stdout instead.
+    control[0].release_all()
 
 
 class _Agent:
@@ -293,7 +303,9 @@ def main(stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None) -> int
     except LoadError as exc:  # the login
         return _fail(out, str(exc))
     except BrokenPipeError:
-        _diag("stdout closed before the end line")
+        _diag("stdout closed before the end line (the host went away)")
+        # Nothing can reach the host now; keep the interpreter's exit flush quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
         return 1
     except Exception as exc:  # an agent bug: say so on both streams, never a silent stop
         traceback.print_exc(file=sys.stderr)

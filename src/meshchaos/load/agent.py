@@ -26,8 +26,9 @@ absolute-form requests, or null: in a pod the sidecar intercepts), ``method``, `
 deadline), ``classifier`` (``"status"`` or ``"bookinfo"``) and ``triggers``
 (``[{"id", "name", "after", "then", "settle_s"}]``). Then control lines:
 ``{"t": "done", "id": k}`` once trigger ``k``'s action has ended on the host, and
-``{"t": "stop"}``. Keep stdin open for the whole run: EOF stops the agent (the host
-went away).
+``{"t": "stop"}``. stdin may close after the plan (the run goes on), but a host
+that runs triggers keeps it open until the end line. When stdout breaks (the host
+went away) the agent stops.
 
 stdout, NDJSON, flushed every 50 ms::
 
