@@ -300,7 +300,9 @@ def _pythons(*versions: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("python", _pythons("3.12", "3.13") or [sys.executable])
+@pytest.mark.parametrize(
+    "python", _pythons("3.12", "3.13") or [sys.executable], ids=lambda p: Path(p).name
+)
 def test_agent_runs_on_newer_pythons(server: tuple[str, type[_Handler]], python: str) -> None:
     base, _ = server
     result = run_local(

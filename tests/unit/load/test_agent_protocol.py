@@ -176,7 +176,11 @@ def test_reader_names_line_and_text_of_a_malformed_line() -> None:
             id="negative",
         ),
         pytest.param(
-            stream([(0.0, 1.0, 200, "status:200", "no")]),  # type: ignore[list-item]
+            stream([]).replace(
+                b'{"t": "end"',
+                b'{"t": "sample", "start": 0, "latency": 1, "status": 200, "outcome": "x", '
+                b'"overloaded": "no"}\n{"t": "end"',
+            ),
             "line 2: malformed sample",
             id="overloaded-not-bool",
         ),
