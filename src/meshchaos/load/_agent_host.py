@@ -24,7 +24,7 @@ from meshchaos.load._agent_wire import (
     decode_sample,
     plan_message,
 )
-from meshchaos.load._run import build_result
+from meshchaos.load._run import RUN_SLACK, build_result, hard_deadline
 from meshchaos.load.classify import Classifier
 from meshchaos.load.plan import TRIGGER_TIMEOUT, LoadPlan, LoadTarget, Trigger
 from meshchaos.load.result import LoadResult, Sample
@@ -228,6 +228,12 @@ class AgentSession:
         self.target = target
         self.plan = plan
         self.message = plan_message(target, plan, classifier, deadline_s=deadline_s)
+        # How long a host waits for the end line: the login (one timeout), the agent's
+        # own hard deadline, and slack for the stream; past it, stop() then give up.
+        run_bound = (
+            hard_deadline(plan) if deadline_s is None else min(hard_deadline(plan), deadline_s)
+        )
+        self.wait_s = plan.timeout + run_bound + RUN_SLACK
         self.reader = StreamReader()
         self.samples: list[Sample] = []
         self.send = send
@@ -242,8 +248,10 @@ class AgentSession:
         self.triggers.advance(self.reader.completed)
 
     def stop(self) -> None:
-        """Ask the agent to stop early (it ends its stream with an interrupted end line)."""
-        self.send(b'{"t": "stop"}\n')
+        """Ask the agent to stop early (it ends its stream with an interrupted end line);
+        nothing if its stdin is gone already."""
+        with contextlib.suppress(OSError):
+            self.send(b'{"t": "stop"}\n')
 
     def finish(self) -> LoadResult:
         """The run's result, once stdout is at EOF (:class:`LoadError` if incomplete)."""

@@ -45,6 +45,20 @@ agent's run start. An ``end`` with an error (bad plan, failed login, overrun,
 ``interrupted: SIGTERM``) may come without a ``start``. stderr carries diagnostics
 only. Exit status 0 when the end line's error is null, else 1.
 
+**Driving it** over any byte stream (a subprocess here, ``exec`` into a pod there)::
+
+    session = AgentSession(target, plan, classifier, send=write_line_to_stdin)
+    write_line_to_stdin(session.plan_line())
+    for chunk in stdout_chunks:        # bytes as they arrive, stderr kept apart
+        session.feed(chunk)            # fires the plan's triggers on the way
+    result = session.finish()          # at stdout EOF: LoadResult, or LoadError
+
+Past ``session.wait_s`` seconds without the end line, ``session.stop()``, then give up.
+``send`` is called from trigger threads: make it thread-safe. With the Kubernetes
+client's exec stream, read stdout and stderr apart (``_preload_content=False``) and
+never set ``_request_timeout``: either merges or silently truncates the stream
+(KUBE_BACKEND.md T10); a truncated one is a ``LoadError`` here, never a short run.
+
 **Triggers.** An action runs on the host, set off when the stream shows ``after``
 completed requests. The agent mirrors each trigger with the engine's own trigger code:
 at the same count it extends the run by ``then`` and holds it, until the host's
@@ -71,7 +85,6 @@ from typing import BinaryIO
 from meshchaos.errors import LoadError
 from meshchaos.load._agent_host import AgentSession, StreamReader, samples_to_result
 from meshchaos.load._agent_wire import End, plan_message
-from meshchaos.load._run import RUN_SLACK, hard_deadline
 from meshchaos.load.classify import Classifier, classify_status
 from meshchaos.load.plan import LoadPlan, LoadTarget, check_target
 from meshchaos.load.result import LoadResult
@@ -147,9 +160,6 @@ def run_local(
     """
     check_target(target)
     plan.check()
-    bound = hard_deadline(plan) + plan.timeout + RUN_SLACK  # the login, then the run
-    if deadline_s is not None:
-        bound = min(bound, deadline_s + RUN_SLACK)
     with tempfile.TemporaryDirectory(prefix="meshchaos-agent-") as tmp:
         workdir = Path(tmp)
         entry = write_agent_files(workdir)
@@ -165,7 +175,7 @@ def run_local(
             ) as proc,
         ):
             try:
-                return _drive(proc, target, plan, classifier, deadline_s, bound, on_start, err)
+                return _drive(proc, target, plan, classifier, deadline_s, on_start, err)
             finally:
                 if proc.poll() is None:
                     proc.kill()
@@ -177,7 +187,6 @@ def _drive(
     plan: LoadPlan,
     classifier: Classifier,
     deadline_s: float | None,
-    bound: float,
     on_start: Callable[[subprocess.Popen[bytes]], object] | None,
     err: BinaryIO,
 ) -> LoadResult:
@@ -197,6 +206,7 @@ def _drive(
     send(session.plan_line())
     if on_start is not None:
         on_start(proc)
+    bound = session.wait_s
     deadline = time.monotonic() + bound
     stopping = False
     while True:
