@@ -370,3 +370,25 @@ def test_a_trigger_whose_host_closed_stdin_is_an_event_error(
     reader.feed(proc.stdout)
     ((_, event),) = reader.close().events
     assert event.error == "RuntimeError: stdin closed before the host reported the end of 'kill'"
+
+
+def _catches(pid: int, sig: signal.Signals) -> bool:
+    """Whether process ``pid`` has a handler for ``sig`` (Linux: SigCgt in /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    return False
+
+
+def test_sigterm_before_the_plan_still_ends_the_stream(tmp_path: Path) -> None:
+    proc = start_agent(tmp_path)
+    deadline = time.monotonic() + 10
+    while not _catches(proc.pid, signal.SIGTERM):
+        assert time.monotonic() < deadline, "the agent never installed its SIGTERM handler"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=10)
+    reader = StreamReader()
+    reader.feed(out)
+    assert reader.close().error == "interrupted: SIGTERM"
+    assert proc.returncode == 1

@@ -269,11 +269,30 @@ def _fail(out: IO[bytes], error: str) -> int:
     return 1
 
 
+class _Interrupted(Exception):
+    """A signal before the run's loop took over the signals."""
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise _Interrupted(f"interrupted: {signal.Signals(signum).name}")
+
+
 def main(stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None) -> int:
     """Run the agent on ``stdin``/``stdout`` (the process's own by default); exit status:
     0 when the plan ran to its end, 1 when the end line carries an error."""
-    fd = (stdin if stdin is not None else sys.stdin.buffer).fileno()
     out = stdout if stdout is not None else sys.stdout.buffer
+    # Until the run's event loop handles them, SIGTERM/SIGINT end the agent here, still
+    # with an end line (the loop's handlers replace these).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _interrupt)
+    try:
+        return _main(stdin if stdin is not None else sys.stdin.buffer, out)
+    except _Interrupted as exc:
+        return _fail(out, str(exc))
+
+
+def _main(stdin: IO[bytes], out: IO[bytes]) -> int:
+    fd = stdin.fileno()
     first: queue.Queue[bytes] = queue.Queue()
     holder: list[_Control] = []
     ready = threading.Event()

@@ -160,20 +160,20 @@ def run_local(
     """
     check_target(target)
     plan.check()
-    with tempfile.TemporaryDirectory(prefix="meshchaos-agent-") as tmp:
-        workdir = Path(tmp)
-        entry = write_agent_files(workdir)
-        with (
-            (workdir / "stderr").open("w+b") as err,
-            subprocess.Popen(
-                [python, *AGENT_PYTHON_FLAGS, entry.name],
-                cwd=workdir,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=err,
-                env={"PATH": os.environ.get("PATH", "")},
-            ) as proc,
-        ):
+    # The agent's directory holds its files and nothing else; stderr goes elsewhere.
+    with (
+        tempfile.TemporaryDirectory(prefix="meshchaos-agent-") as tmp,
+        tempfile.TemporaryFile(prefix="meshchaos-agent-stderr-") as err,
+    ):
+        entry = write_agent_files(Path(tmp))
+        with subprocess.Popen(
+            [python, *AGENT_PYTHON_FLAGS, entry.name],
+            cwd=tmp,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            env={"PATH": os.environ.get("PATH", "")},
+        ) as proc:
             try:
                 return _drive(proc, target, plan, classifier, deadline_s, on_start, err)
             finally:
