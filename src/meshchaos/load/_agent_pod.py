@@ -269,7 +269,7 @@ def _fail(out: IO[bytes], error: str) -> int:
     return 1
 
 
-class _Interrupted(Exception):
+class _Interrupted(BaseException):  # not caught as an agent bug below
     """A signal before the run's loop took over the signals."""
 
 
