@@ -392,3 +392,8 @@ def test_sigterm_before_the_plan_still_ends_the_stream(tmp_path: Path) -> None:
     reader.feed(out)
     assert reader.close().error == "interrupted: SIGTERM"
     assert proc.returncode == 1
+
+
+def test_run_local_refuses_what_the_engine_refuses() -> None:
+    with pytest.raises(LoadError, match=r"refusing target 'http://example\.com/'"):
+        run_local(LoadTarget("http://example.com/"), LoadPlan(requests=1))

@@ -77,7 +77,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import BinaryIO
@@ -149,16 +149,18 @@ def run_local(
     python: str = sys.executable,
     deadline_s: float | None = None,
     on_start: Callable[[subprocess.Popen[bytes]], object] | None = None,
+    allowed: Sequence[str] = (),
 ) -> LoadResult:
     """Run ``plan`` through the agent as a local subprocess (``python -I -S agent.py``
     in a temporary directory holding only :func:`agent_files`), as a client pod would.
 
-    The target must pass the engine's loopback check. ``on_start(process)`` is called
+    The target must pass the engine's check (loopback, or one of the ``allowed`` base
+    URLs, as :func:`meshchaos.load.engine.run_load` takes them). ``on_start(process)`` is called
     once the agent runs (tests use it to kill the agent mid-run). Raises
     :class:`LoadError` as the engine does, and for an incomplete stream, naming the
     agent's exit status and the tail of its stderr.
     """
-    check_target(target)
+    check_target(target, allowed)
     plan.check()
     # The agent's directory holds its files and nothing else; stderr goes elsewhere.
     with (
