@@ -273,7 +273,7 @@ def test_a_bad_plan_is_an_end_line_with_every_problem(tmp_path: Path) -> None:
     assert error is not None
     assert error.startswith("invalid plan message: ")
     assert "concurrency: expected int" in error
-    assert "classifier: expected str" in error
+    assert "timeout_s: expected int or float" in error
     assert proc.returncode == 1
 
 

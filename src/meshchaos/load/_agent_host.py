@@ -88,15 +88,13 @@ class StreamReader:
             raise self._fail(n, f"not JSON ({exc})", line) from None
         kind = obj.get("t") if isinstance(obj, dict) else None
         if kind == "sample":
-            if self.start is None:
-                raise self._fail(n, "a sample before the start line", line)
             try:
                 return decode_sample(obj)
             except (KeyError, TypeError, ValueError) as exc:
                 raise self._fail(n, f"malformed sample ({exc!r})", line) from None
-        if kind == "start":
-            if self.start is not None:
-                raise self._fail(n, "a second start line", line)
+        if kind == "start":  # optional (the contract's agent writes samples, then end)
+            if n != 1:
+                raise self._fail(n, "a start line that is not the first line", line)
             if obj.get("protocol") != PROTOCOL:
                 raise self._fail(n, f"protocol {obj.get('protocol')!r}, expected {PROTOCOL}", line)
             self.start = obj
@@ -131,13 +129,16 @@ class StreamReader:
 
 
 def samples_to_result(
-    target: LoadTarget, plan: LoadPlan, samples: Sequence[Sample], end: End
+    samples: Sequence[Sample], end: End, *, plan: LoadPlan, target: LoadTarget | str
 ) -> LoadResult:
-    """The :class:`LoadResult` the engine would have returned for this run.
+    """The :class:`LoadResult` the engine would have returned for this run of ``plan``
+    against ``target`` (a URL: sent directly, as from a client pod).
 
     An end line with an error (a failed login, an overrun, an interruption) is a
     :class:`LoadError`, as the engine raises it.
     """
+    if isinstance(target, str):
+        target = LoadTarget(target)
     if end.error is not None:
         raise LoadError(f"load agent: {end.error} (after {len(samples)} samples)")
     return build_result(
@@ -262,4 +263,5 @@ class AgentSession:
                 self.triggers.wait()  # no action left running behind the error
             raise
         self.triggers.wait()
-        return samples_to_result(self.target, self.plan, self.samples, self.triggers.merge(end))
+        merged = self.triggers.merge(end)
+        return samples_to_result(self.samples, merged, plan=self.plan, target=self.target)

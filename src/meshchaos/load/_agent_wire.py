@@ -15,7 +15,12 @@ from types import MappingProxyType
 from typing import Any
 
 from meshchaos.errors import LoadError
-from meshchaos.load.classify import Classifier, classify_bookinfo, classify_status
+from meshchaos.load.classify import (
+    Classifier,
+    classifier_for_url,
+    classify_bookinfo,
+    classify_status,
+)
 from meshchaos.load.plan import LoadPlan, LoadTarget
 from meshchaos.load.result import Event, Sample
 
@@ -111,7 +116,18 @@ def plan_message(
     }
 
 
-def _typed(obj: Mapping[str, Any], key: str, kinds: tuple[type, ...], problems: list[str]) -> Any:
+_UNSET = object()
+
+
+def _typed(
+    obj: Mapping[str, Any],
+    key: str,
+    kinds: tuple[type, ...],
+    problems: list[str],
+    default: Any = _UNSET,
+) -> Any:
+    if key not in obj and default is not _UNSET:
+        return default  # a key beyond the contract's (see meshchaos.load.agent)
     value = obj.get(key)
     # bool is an int to Python, never a count or a duration here.
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
@@ -130,23 +146,28 @@ def read_plan_message(obj: object) -> AgentPlan:
     if not isinstance(obj, dict):
         raise LoadError(f"plan message: expected a JSON object, got {type(obj).__name__}")
     problems: list[str] = []
-    if obj.get("protocol") != PROTOCOL:
+    if obj.get("protocol", PROTOCOL) != PROTOCOL:
         problems.append(f"protocol: expected {PROTOCOL}, got {obj.get('protocol')!r}")
+    base = LoadPlan()
     url = _typed(obj, "url", (str,), problems)
     proxy = _typed(obj, "proxy", (str, type(None)), problems)
-    method = _typed(obj, "method", (str,), problems)
+    method = _typed(obj, "method", (str,), problems, base.method)
     n = _typed(obj, "n", (int, type(None)), problems)
     concurrency = _typed(obj, "concurrency", (int,), problems)
     qps = _typed(obj, "qps", _OPT_NUM, problems)
     duration = _typed(obj, "duration_s", _OPT_NUM, problems)
     headers = _typed(obj, "headers", (dict,), problems)
-    user = _typed(obj, "user", (str, type(None)), problems)
+    user = _typed(obj, "user", (str, type(None)), problems, None)
     timeout = _typed(obj, "timeout_s", _NUM, problems)
-    max_requests = _typed(obj, "max_requests", (int,), problems)
-    max_duration = _typed(obj, "max_duration_s", _NUM, problems)
+    max_requests = _typed(obj, "max_requests", (int,), problems, base.max_requests)
+    max_duration = _typed(obj, "max_duration_s", _NUM, problems, base.max_duration)
     deadline = _typed(obj, "deadline_s", _OPT_NUM, problems)
-    classifier = _typed(obj, "classifier", (str,), problems)
-    raw_triggers = _typed(obj, "triggers", (list,), problems)
+    # Without a name, the classes Mesh.run_load would use for this URL.
+    default_classifier = _UNSET
+    if isinstance(url, str):
+        default_classifier = classifier_name(classifier_for_url(url))
+    classifier = _typed(obj, "classifier", (str,), problems, default_classifier)
+    raw_triggers = _typed(obj, "triggers", (list,), problems, [])
     if classifier is not None and classifier not in CLASSIFIERS:
         problems.append(f"classifier: expected one of {', '.join(CLASSIFIERS)}, got {classifier!r}")
     if headers is not None and not all(
@@ -214,7 +235,7 @@ def encode_sample(record: tuple[float, float, int, str, bool]) -> str:
 def decode_sample(obj: Mapping[str, Any]) -> Sample:
     """A sample line's :class:`Sample`; ``KeyError``/``TypeError``/``ValueError`` if malformed."""
     start, latency, status = obj["start"], obj["latency"], obj["status"]
-    outcome, overloaded = obj["outcome"], obj["overloaded"]
+    outcome, overloaded = obj["outcome"], obj.get("overloaded", False)
     if not (
         isinstance(start, _NUM)
         and isinstance(latency, _NUM)
@@ -280,18 +301,19 @@ def encode_end(end: End) -> str:
 
 def decode_end(obj: Mapping[str, Any]) -> End:
     """An end line's :class:`End`; ``KeyError``/``TypeError``/``ValueError`` if malformed."""
-    error, examples = obj["error"], obj["examples"]
+    error, examples = obj["error"], obj.get("examples", {})
     if error is not None and not isinstance(error, str):
         raise TypeError("error must be null or a string")
     if not isinstance(examples, dict) or not all(isinstance(v, str) for v in examples.values()):
         raise TypeError("examples must map outcomes to strings")
-    if not isinstance(obj["stopped_by_deadline"], bool):
+    stopped = obj.get("stopped_by_deadline", False)
+    if not isinstance(stopped, bool):
         raise TypeError("stopped_by_deadline must be a boolean")
     return End(
         int(obj["sent"]),
         float(obj["elapsed_s"]),
         error,
-        obj["stopped_by_deadline"],
+        stopped,
         dict(examples),
-        [decode_event(e) for e in obj["events"]],
+        [decode_event(e) for e in obj.get("events", [])],
     )

@@ -18,13 +18,15 @@ their real names. With meshchaos installed, ``python -m meshchaos.load.agent`` i
 same agent.
 
 **Protocol.** stdin, first line: the plan message, one JSON object (built by
-``AgentSession``): ``protocol`` (1), ``url``, ``proxy`` (an HTTP proxy for
-absolute-form requests, or null: in a pod the sidecar intercepts), ``method``, ``n``,
+:func:`plan_message`). The contract's keys: ``url``, ``proxy`` (an HTTP proxy for
+absolute-form requests, or null: in a pod the sidecar intercepts), ``n``,
 ``concurrency``, ``qps`` (null or 0: closed loop), ``duration_s``, ``headers``,
-``user`` (Bookinfo login first, as the engine does), ``timeout_s`` (per request),
-``max_requests``, ``max_duration_s``, ``deadline_s`` (null: the engine's hard
-deadline), ``classifier`` (``"status"`` or ``"bookinfo"``) and ``triggers``
-(``[{"id", "name", "after", "then", "settle_s"}]``). Then control lines:
+``timeout_s`` (per request) and ``deadline_s`` (null: the engine's hard deadline).
+Optional: ``protocol`` (1), ``method`` (GET), ``user`` (null; else a Bookinfo login
+first, as the engine does), ``max_requests`` and ``max_duration_s`` (LoadPlan's
+defaults), ``classifier`` (``"status"`` or ``"bookinfo"``; by default the one
+``classifier_for_url`` picks) and ``triggers`` (``[{"id", "name", "after", "then",
+"settle_s"}]``, none by default). Then control lines:
 ``{"t": "done", "id": k}`` once trigger ``k``'s action has ended on the host, and
 ``{"t": "stop"}``. stdin may close after the plan (the run goes on), but a host
 that runs triggers keeps it open until the end line. When stdout breaks (the host
@@ -41,7 +43,9 @@ stdout, NDJSON, flushed every 50 ms::
                  "finished": 0.93, "settled": 1.43, "error": null}]}
 
 Sample fields are :class:`~meshchaos.load.result.Sample`'s, times in seconds from the
-agent's run start. An ``end`` with an error (bad plan, failed login, overrun,
+agent's run start. The reader takes ``start`` only as the first line, if at all, and
+reads a missing ``overloaded``, ``stopped_by_deadline``, ``examples`` or ``events`` as
+false or empty; nothing else is optional. An ``end`` with an error (bad plan, failed login, overrun,
 ``interrupted: SIGTERM``) may come without a ``start``. stderr carries diagnostics
 only. Exit status 0 when the end line's error is null, else 1.
 
@@ -90,11 +94,13 @@ from meshchaos.load.plan import LoadPlan, LoadTarget, check_target
 from meshchaos.load.result import LoadResult
 
 __all__ = [
+    "AGENT_DIR",
     "AGENT_ENTRY",
     "AGENT_PYTHON_FLAGS",
     "AgentSession",
     "End",
     "StreamReader",
+    "agent_command",
     "agent_files",
     "plan_message",
     "run_local",
@@ -104,6 +110,7 @@ __all__ = [
 
 AGENT_ENTRY = "agent.py"
 AGENT_PYTHON_FLAGS = ("-I", "-S")
+AGENT_DIR = "/opt/meshchaos"  # where the client pod mounts the ConfigMap (data/kube/client.yaml)
 
 # (package, file) of every module the agent imports; the entry comes on top. Base
 # names are unique across both packages: they share one flat directory.
@@ -128,6 +135,12 @@ def agent_files() -> dict[str, str]:
     for package, name in _SHIPPED:
         files[name] = _source(package, name)
     return files
+
+
+def agent_command(directory: str = AGENT_DIR, python: str = "python") -> list[str]:
+    """The agent's argv in a client pod whose image has ``python`` (>= 3.11) on its PATH
+    and the agent's files mounted at ``directory``."""
+    return [python, *AGENT_PYTHON_FLAGS, f"{directory.rstrip('/')}/{AGENT_ENTRY}"]
 
 
 def _source(package: str, name: str) -> str:

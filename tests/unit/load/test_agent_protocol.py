@@ -27,6 +27,7 @@ from meshchaos.load.agent import (
     AGENT_ENTRY,
     AgentSession,
     StreamReader,
+    agent_command,
     agent_files,
     plan_message,
     samples_to_result,
@@ -153,9 +154,9 @@ def test_reader_names_line_and_text_of_a_malformed_line() -> None:
             id="cut-before-end",
         ),
         pytest.param(
-            stream(RECORDS).split(b"\n", 1)[1],
-            "line 1: a sample before the start line",
-            id="no-start",
+            b"\n".join(stream(RECORDS).split(b"\n")[1:2] + stream(RECORDS).split(b"\n")),
+            "line 2: a start line that is not the first",
+            id="late-start",
         ),
         pytest.param(
             stream(RECORDS) + b'{"t": "sample"}\n', "line 7: data after the end", id="after-end"
@@ -198,7 +199,7 @@ def test_an_end_line_with_an_error_may_come_alone() -> None:
     reader.feed(encode_end(End(0, 0.0, "login as 'jason' failed: HTTP 500")).encode() + b"\n")
     end = reader.close()
     with pytest.raises(LoadError, match="load agent: login as 'jason' failed: HTTP 500"):
-        samples_to_result(TARGET, LoadPlan(requests=4), [], end)
+        samples_to_result([], end, plan=LoadPlan(requests=4), target=TARGET)
 
 
 def test_samples_to_result_is_the_engines_result() -> None:
@@ -206,7 +207,7 @@ def test_samples_to_result_is_the_engines_result() -> None:
     samples = [Sample(*r) for r in RECORDS]
     event = Event("kill", 2, 0.002, 0.5, None, 1.0)
     end = End(4, 30.003, None, True, {"status:503": "x"}, [(0, event)])
-    result = samples_to_result(TARGET, plan, samples, end)
+    result = samples_to_result(samples, end, plan=plan, target=TARGET)
     engine = build_result(
         TARGET,
         plan,
@@ -288,3 +289,43 @@ def test_agent_files_are_configmap_keys_importing_only_the_stdlib_and_each_other
                     assert module.rsplit(".", 1)[-1] in shipped, f"{name} imports {module}"
                 else:
                     assert top in sys.stdlib_module_names, f"{name} imports {module}"
+
+
+def test_the_contracts_minimal_lines_and_plan_are_read() -> None:
+    # The contract names only these keys; everything else has the engine's defaults.
+    message = {
+        "url": "http://productpage:9080/productpage",
+        "n": 10,
+        "concurrency": 2,
+        "qps": None,
+        "duration_s": None,
+        "headers": {},
+        "timeout_s": 3.0,
+        "proxy": None,
+        "deadline_s": 40.0,
+    }
+    got = read_plan_message(message)
+    assert got.classifier == "bookinfo"  # as classifier_for_url picks it
+    assert (got.plan.method, got.plan.user, got.triggers) == ("GET", None, ())
+    assert got.plan.max_requests == LoadPlan().max_requests
+    reader = StreamReader()
+    samples = reader.feed(
+        b'{"t": "sample", "start": 0.0, "latency": 0.01, "status": 200, "outcome": "status:200"}\n'
+        b'{"t": "end", "sent": 1, "elapsed_s": 0.01, "error": null}\n'
+    )
+    end = reader.close()
+    assert samples == [Sample(0.0, 0.01, 200, "status:200", False)]
+    result = samples_to_result(
+        samples, end, plan=LoadPlan(requests=1), target="http://httpbin:8000/"
+    )
+    assert (result.count, result.target, result.events, result.examples) == (
+        1,
+        "http://httpbin:8000/",
+        [],
+        {},
+    )
+
+
+def test_agent_command_runs_the_entry_isolated_from_its_mount() -> None:
+    assert agent_command() == ["python", "-I", "-S", "/opt/meshchaos/agent.py"]
+    assert agent_command("/srv/agent/", "python3.12")[-1] == "/srv/agent/agent.py"
