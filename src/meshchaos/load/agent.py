@@ -45,9 +45,9 @@ stdout, NDJSON, flushed every 50 ms::
 Sample fields are :class:`~meshchaos.load.result.Sample`'s, times in seconds from the
 agent's run start. The reader takes ``start`` only as the first line, if at all, and
 reads a missing ``overloaded``, ``stopped_by_deadline``, ``examples`` or ``events`` as
-false or empty; nothing else is optional. An ``end`` with an error (bad plan, failed login, overrun,
-``interrupted: SIGTERM``) may come without a ``start``. stderr carries diagnostics
-only. Exit status 0 when the end line's error is null, else 1.
+false or empty; nothing else is optional. An ``end`` with an error (bad plan, failed
+login, overrun, ``interrupted: SIGTERM``) may follow nothing at all. stderr carries
+diagnostics only. Exit status 0 when the end line's error is null, else 1.
 
 **Driving it** over any byte stream (a subprocess here, ``exec`` into a pod there)::
 
