@@ -18,7 +18,7 @@ import pytest
 
 from meshchaos.errors import LoadError
 from meshchaos.istio.parse import load_file, load_text
-from meshchaos.load import LoadPlan, LoadResult, LoadTarget, classify_bookinfo, run_load
+from meshchaos.load import LoadPlan, LoadResult, LoadTarget, Trigger, classify_bookinfo, run_load
 from meshchaos.load.agent import run_local
 from meshchaos.manifests import data_dir
 from meshchaos.mesh.local import LocalMesh
@@ -122,3 +122,26 @@ def test_agent_killed_mid_run_in_the_mesh_is_reported_truncated(mesh: LocalMesh)
     target = LoadTarget("http://httpbin:8000/get", proxy=mesh.client().proxy_url)
     with pytest.raises(LoadError, match=r"without its end line.*agent exit status -9"):
         run_local(target, LoadPlan(concurrency=2, duration=20.0), on_start=kill_soon)
+
+
+def test_a_trigger_applies_chaos_from_the_agents_progress(mesh: LocalMesh) -> None:
+    applied: list[object] = []
+
+    def abort_half() -> None:
+        applied.append(mesh.apply(load_text(HTTPBIN_ABORT_50, "httpbin-abort-50.yaml")))
+
+    trigger = Trigger(after=40, action=abort_half, name="abort-50", then=200, settle=0.2)
+    target = LoadTarget("http://httpbin:8000/get", proxy=mesh.client().proxy_url)
+    try:
+        result = run_local(target, LoadPlan(concurrency=2, requests=60, triggers=(trigger,)))
+    finally:
+        for done in applied:
+            mesh.delete(done)  # type: ignore[arg-type]
+    (event,) = result.events
+    assert event.error is None
+    before = result.where(event.is_before, "before")
+    after = result.where(event.is_after, "after")
+    assert before.count >= 40 - 2
+    assert before.counts() == {"status:200": before.count}  # no chaos before the action
+    assert after.count >= 200  # `then` extended the run past its 60 requests
+    assert_half(after, "status:503")
