@@ -46,6 +46,7 @@ class FakeKube:
     queries: list[dict[str, list[str]]] = field(default_factory=list)
     unknown_fields: set[str] = field(default_factory=set)  # Strict rejects these keys
     pod_faults: dict[str, tuple[str, str]] = field(default_factory=dict)  # deploy -> reason, msg
+    no_sidecar: set[str] = field(default_factory=set)  # deployments the injector missed
     exec_handler: ExecHandler | None = None
     protocols: tuple[str, ...] = (ws.V5, ws.V4)
     auto_pods: bool = True
@@ -76,7 +77,8 @@ class FakeKube:
         fault = self.pod_faults.get(name)
         for _ in range(want - len(mine[:want])):
             pod_name = f"{name}-{next(self._ids):05d}"
-            self.put("pods", _pod(ns, pod_name, spec.get("template", {}), fault))
+            pod = _pod(ns, pod_name, spec.get("template", {}), fault, name not in self.no_sidecar)
+            self.put("pods", pod)
             if fault:
                 self.put("events", _event(ns, pod_name, fault))
         ready = 0 if fault else want
@@ -101,11 +103,13 @@ class FakeKube:
         return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
-def _pod(ns: str, name: str, template: Obj, fault: tuple[str, str] | None) -> Obj:
+def _pod(
+    ns: str, name: str, template: Obj, fault: tuple[str, str] | None, sidecar: bool = True
+) -> Obj:
     tmeta, tspec = template.get("metadata", {}), template.get("spec", {})
     app_containers = [c["name"] for c in tspec.get("containers", [])]
     statuses = []
-    for cname in [*app_containers, "istio-proxy"]:
+    for cname in [*app_containers, *(["istio-proxy"] if sidecar else [])]:
         if fault and cname != "istio-proxy":
             state = {"waiting": {"reason": fault[0], "message": fault[1]}}
         else:
@@ -120,13 +124,21 @@ def _pod(ns: str, name: str, template: Obj, fault: tuple[str, str] | None) -> Ob
             "labels": dict(tmeta.get("labels", {})),
             "annotations": {**tmeta.get("annotations", {}), "sidecar.istio.io/status": "{}"},
         },
-        "spec": copy.deepcopy(tspec),
+        "spec": _with_sidecar(copy.deepcopy(tspec), sidecar),
         "status": {
             "phase": "Pending" if fault else "Running",
             "conditions": [{"type": "Ready", "status": "False" if fault else "True"}],
             "containerStatuses": statuses,
         },
     }
+
+
+def _with_sidecar(spec: Obj, sidecar: bool) -> Obj:
+    if sidecar:  # a native sidecar, as the injector makes on Kubernetes >= 1.33 (T14)
+        spec.setdefault("initContainers", []).append(
+            {"name": "istio-proxy", "restartPolicy": "Always"}
+        )
+    return spec
 
 
 def _event(ns: str, pod: str, fault: tuple[str, str]) -> Obj:
@@ -180,6 +192,7 @@ _PATH = re.compile(
 class _Handler(BaseHTTPRequestHandler):
     kube: FakeKube
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall between head and body
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
