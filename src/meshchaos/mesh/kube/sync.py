@@ -1,0 +1,97 @@
+"""Waiting until sidecars run given content, read from their own ``config_dump``.
+
+``istioctl proxy-status`` SYNCED only says a proxy acked whatever istiod last sent, not
+that our change was in it (KUBE_BACKEND.md T5), so the barrier is content: each affected
+sidecar's ``pilot-agent request GET config_dump`` (Envoy admin, through exec in its
+``istio-proxy`` container) must satisfy every :class:`~meshchaos.mesh.kube.expect.Expectation`
+on :data:`CONVERGE` reads in a row, as Istio's own tests converge. A proxy that never
+shows it by the deadline raises :class:`ConfigNotSynced` naming the proxy, the
+expectation and what the proxy shows instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from meshchaos.errors import MeshError
+from meshchaos.mesh.kube.api import KubeApi
+from meshchaos.mesh.kube.expect import Expectation
+
+__all__ = ["CONVERGE", "ConfigNotSynced", "config_dump", "parse_dump", "wait_for_config"]
+
+SIDECAR = "istio-proxy"
+CONVERGE = 2
+POLL_S = 0.2
+EXEC_DEADLINE_S = 30.0
+
+
+class ConfigNotSynced(MeshError):
+    """A sidecar did not show the applied content by the deadline."""
+
+    def __init__(self, proxy: str, what: str, shows: str, deadline: float) -> None:
+        self.proxy = proxy
+        super().__init__(
+            f"proxy {proxy} does not show {what} within {deadline:g} s; it shows: {shows}"
+        )
+
+
+def parse_dump(obj: Mapping[str, Any]) -> Any:
+    """The one call into the protocol's ``config_dump`` parser (helper P's module)."""
+    return importlib.import_module("meshchaos.mesh.config_dump").parse_config_dump(obj)
+
+
+def config_dump(
+    api: KubeApi, namespace: str, pod: str, *, deadline: float = EXEC_DEADLINE_S
+) -> Any:
+    """One sidecar's parsed config_dump."""
+    cmd = ["pilot-agent", "request", "GET", "config_dump"]
+    res = api.exec(pod, namespace, SIDECAR, cmd, deadline=deadline)
+    where = f"{namespace}/{pod}"
+    if res.returncode != 0:
+        raise MeshError(
+            f"config_dump of {where}: exit code {res.returncode}: {res.stderr.strip()[-300:]}"
+        )
+    try:
+        obj = json.loads(res.stdout)
+    except ValueError as exc:
+        raise MeshError(f"config_dump of {where}: not JSON ({exc})") from None
+    return parse_dump(obj)
+
+
+def wait_for_config(
+    api: KubeApi,
+    namespace: str,
+    wanted: Mapping[str, Sequence[Expectation]],
+    *,
+    deadline: float,
+    poll: float = POLL_S,
+    converge: int = CONVERGE,
+) -> float:
+    """Wait until each pod in ``wanted`` (pod name -> expectations) satisfies all of its
+    expectations ``converge`` times in a row; the seconds it took."""
+    t0 = time.monotonic()
+    streak = dict.fromkeys(wanted, 0)
+    last: dict[str, tuple[str, str]] = {}
+    while True:
+        for pod, exps in wanted.items():
+            if streak[pod] >= converge:
+                continue
+            left = max(1.0, deadline - (time.monotonic() - t0))
+            view = config_dump(api, namespace, pod, deadline=min(EXEC_DEADLINE_S, left))
+            failed = next(((e.what, s) for e in exps if (s := e.check(view)) is not None), None)
+            if failed is None:
+                streak[pod] += 1
+            else:
+                streak[pod] = 0
+                last[pod] = failed
+        if all(n >= converge for n in streak.values()):
+            return time.monotonic() - t0
+        if time.monotonic() - t0 >= deadline:
+            pod = next(p for p, n in streak.items() if n < converge)
+            what, shows = last.get(pod, ("the new config", "it only just converged"))
+            raise ConfigNotSynced(f"{namespace}/{pod}", what, shows, deadline)
+        time.sleep(poll)  # polling the proxies' own state, bounded by the deadline
