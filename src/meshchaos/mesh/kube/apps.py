@@ -200,7 +200,7 @@ def _sidecar(pod: dict[str, Any]) -> tuple[bool, bool]:
     return SIDECAR in declared, ready
 
 
-def _is_ready(pod: dict[str, Any]) -> bool:
+def is_ready(pod: dict[str, Any]) -> bool:
     conds = (pod.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
 
@@ -233,13 +233,13 @@ def _pending(api: KubeApi, namespace: str, names: Sequence[str]) -> dict[str, li
         pods = pods_of(api, namespace, dep)
         for pod in pods:
             has, _ = _sidecar(pod)
-            if _is_ready(pod) and not has:
+            if is_ready(pod) and not has:
                 raise SidecarMissing(
                     f"pod {namespace}/{pod['metadata']['name']} runs without an {SIDECAR} "
                     "sidecar: is the namespace labelled for injection, and was the injector "
                     "ready when the pod was created?"
                 )
-        serving = all(_is_ready(p) and _sidecar(p)[1] for p in pods)
+        serving = all(is_ready(p) and _sidecar(p)[1] for p in pods)
         if not (_rolled_out(dep) and serving and len(pods) == int(dep["spec"].get("replicas", 1))):
             waiting[name] = pods
     return waiting

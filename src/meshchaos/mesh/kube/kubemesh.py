@@ -1,0 +1,415 @@
+"""KubeMesh: the Mesh protocol on a Kubernetes cluster with Istio, through the API only.
+
+Config verbs: ``apply`` checks every resource first (meshchaos's validator, then a
+server-side dry run, which runs Strict field validation and Istio's webhook) so nothing is
+half-applied; records what each object replaces; applies DestinationRules before the
+VirtualServices that use their subsets; and returns once every affected sidecar's
+``config_dump`` shows the new content and a probe through the gateway converges. A
+sidecar that never shows it is named in the error, and the apply is rolled back.
+
+Queries read the sidecars through exec (``pilot-agent request GET stats|config_dump``).
+Instance chaos deletes pods (grace 0) and scales Deployments; instances are pod names.
+The owner deletes the run's namespace on close; an attached process never does.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import importlib
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from meshchaos.errors import MeshError, UnknownWorkload
+from meshchaos.istio.model import Resource, resource_id
+from meshchaos.load.plan import LoadPlan, LoadTarget
+from meshchaos.load.result import LoadResult
+from meshchaos.mesh.base import Applied, MeshClient, ProxyStatus
+from meshchaos.mesh.kube import apps, expect, inmesh, istio_objects, probe, sync
+from meshchaos.mesh.kube.api import KubeApi
+from meshchaos.mesh.kube.safety import LeaseKeeper, check_owned, owned_selector
+
+__all__ = ["KubeMesh"]
+
+SIDECAR = "istio-proxy"
+GATEWAY = "istio-ingressgateway"
+DEFAULT_SYNC_S = 60.0
+DEFAULT_WAIT_S = 180.0
+
+
+class _Query(Protocol):
+    """The contract's ``CounterQuery`` (``meshchaos.mesh.base``), structurally."""
+
+    name: str
+    side: Any  # Side.CLIENT | Side.SERVER (a str enum)
+    workloads: tuple[str, ...] | None
+    port: int | None
+
+
+# -- the protocol's stats parsing and error (helper P's modules), looked up when used ----
+def _envoy_stats() -> Any:
+    return importlib.import_module("meshchaos.mesh.envoy_stats")
+
+
+def _stat_not_emitted(message: str) -> MeshError:
+    cls: type[MeshError] = importlib.import_module("meshchaos.errors").StatNotEmitted
+    return cls(message)
+
+
+class KubeMesh:
+    """Bookinfo, httpbin and the client in one namespace of a cluster (see the module)."""
+
+    def __init__(
+        self,
+        api: KubeApi,
+        namespace: str,
+        gateway_url: str,
+        run_id: str,
+        istio: object,
+        *,
+        owner: bool,
+        backend: str,
+        gateway_host: str | None = None,
+        gateway_namespace: str = "istio-system",
+        sync_deadline: float = DEFAULT_SYNC_S,
+        wait_deadline: float = DEFAULT_WAIT_S,
+        probe_times: int = 3,
+        poll: float = sync.POLL_S,
+    ) -> None:
+        ns = api.get("Namespace", namespace)
+        check_owned({**ns, "kind": "Namespace"}, run_id)  # never drive a namespace not ours
+        self.api = api
+        self.namespace = namespace
+        self.run_id = run_id
+        self.istio = istio
+        self.backend = backend
+        self.owner = owner
+        self.startup: Any = None
+        self.gateway_host = gateway_host
+        self.gateway_namespace = gateway_namespace
+        self.sync_deadline = sync_deadline
+        self.wait_deadline = wait_deadline
+        self.probe_times = probe_times
+        self.poll = poll
+        self._gateway_url = gateway_url.rstrip("/")
+        self._closed = False
+        self._lease = LeaseKeeper(api, namespace).start() if owner else None
+        if owner:
+            atexit.register(self.close)  # also when Ctrl-C ends the interpreter
+
+    def __enter__(self) -> KubeMesh:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- config ------------------------------------------------------------------------------------
+    def apply(self, resources: Sequence[Resource]) -> Applied:
+        """Validate all, dry-run all, apply in order, then wait for content and probe."""
+        resources = list(resources)
+        istio_objects.validate(resources, self.namespace)
+        objs = {resource_id(r): self._object(r) for r in resources}
+        for obj in objs.values():
+            self.api.apply(obj, dry_run=True)
+        previous: dict[str, Resource | None] = {}
+        for r in resources:
+            previous[resource_id(r)] = self._current(r)
+        done: list[Resource] = []
+        try:
+            for r in istio_objects.apply_order(resources):
+                self.api.apply(objs[resource_id(r)])
+                done.append(r)
+            self._wait(resources, present=True)
+        except BaseException as exc:
+            self._rollback(done, previous, exc)
+            raise
+        versions = [str(self._current_version(r)) for r in resources]
+        return Applied(tuple(resources), previous, ",".join(versions))
+
+    def delete(self, applied: Applied) -> None:
+        """Put back what ``applied`` replaced, VirtualServices first, and wait for it."""
+        restored: list[Resource] = []
+        removed: list[Resource] = []
+        for r in istio_objects.delete_order(applied.resources):
+            prev = applied.previous.get(resource_id(r))
+            if prev is None:
+                self._delete(r)
+                removed.append(r)
+            else:
+                self.api.apply(self._object(prev))
+                restored.append(prev)
+        self._wait(restored, present=True)
+        self._wait(removed, present=False)
+
+    def resources(self) -> list[Resource]:
+        out: list[Resource] = []
+        for kind in istio_objects.APPLY_ORDER:
+            for obj in self.api.list_objects(
+                kind, self.namespace, label_selector=owned_selector(self.run_id)
+            ):
+                out.append(
+                    istio_objects.from_object({**obj, "kind": kind}, f"cluster:{self.namespace}")
+                )
+        return out
+
+    def _object(self, r: Resource) -> dict[str, Any]:
+        return istio_objects.to_object(r, self.namespace, self.run_id, self.gateway_host)
+
+    def _current(self, r: Resource) -> Resource | None:
+        obj = self.api.find(r.kind, r.metadata.name, self.namespace)
+        if obj is None:
+            return None
+        check_owned(obj, self.run_id)  # we will overwrite or delete it
+        return istio_objects.from_object(obj, f"cluster:{self.namespace}")
+
+    def _current_version(self, r: Resource) -> str:
+        obj = self.api.find(r.kind, r.metadata.name, self.namespace) or {}
+        return str((obj.get("metadata") or {}).get("resourceVersion", ""))
+
+    def _delete(self, r: Resource) -> None:
+        obj = self.api.find(r.kind, r.metadata.name, self.namespace)
+        if obj is not None:
+            check_owned(obj, self.run_id)
+            self.api.delete(r.kind, r.metadata.name, self.namespace)
+
+    def _rollback(
+        self, done: list[Resource], previous: dict[str, Resource | None], exc: BaseException
+    ) -> None:
+        """Undo an apply that failed part way or never showed up; notes what could not be."""
+        problems: list[str] = []
+        for r in reversed(done):
+            prev = previous.get(resource_id(r))
+            try:
+                if prev is None:
+                    self._delete(r)
+                else:
+                    self.api.apply(self._object(prev))
+            except MeshError as err:
+                problems.append(f"{resource_id(r)}: {err}")
+        note = "; rolled back" + (f", except: {'; '.join(problems)}" if problems else "")
+        exc.add_note(note)
+
+    def _wait(self, resources: Sequence[Resource], *, present: bool) -> None:
+        if not resources:
+            return
+        wanted: dict[str, list[expect.Expectation]] = {}
+        for r in resources:
+            for caller_apps, exp in expect.expectations(r, self.namespace, present=present):
+                for pod in self._pods_of_apps(caller_apps):
+                    wanted.setdefault(pod, []).append(exp)
+        sync.wait_for_config(
+            self.api, self.namespace, wanted, deadline=self.sync_deadline, poll=self.poll
+        )
+        probe.converge(
+            self._gateway_url,
+            host=self.gateway_host,
+            times=self.probe_times,
+            deadline=self.sync_deadline,
+            poll=self.poll,
+        )
+
+    def _pods_of_apps(self, app_names: set[str]) -> list[str]:
+        pods = self.api.list_objects(
+            "Pod", self.namespace, label_selector=owned_selector(self.run_id)
+        )
+        return sorted(
+            p["metadata"]["name"]
+            for p in pods
+            if (p["metadata"].get("labels") or {}).get("app") in app_names
+            and not p["metadata"].get("deletionTimestamp")
+        )
+
+    # -- queries -----------------------------------------------------------------------------------
+    def gateway_url(self) -> str:
+        return self._gateway_url
+
+    def load_targets(self) -> tuple[str, ...]:
+        return (self._gateway_url,)
+
+    def client(self, workload: str = "client") -> MeshClient:
+        raise MeshError(
+            f"the {self.backend} backend has no client proxy on this host: in-mesh load runs "
+            f"in the {workload} pod (run_load(plan, source={workload!r}))"
+        )
+
+    def _workload_pods(self, workload: str) -> list[tuple[str, str]]:
+        """(namespace, pod) of a workload's live pods; the gateway's in its namespace."""
+        if workload == GATEWAY:
+            pods = self.api.list_objects(
+                "Pod", self.gateway_namespace, label_selector="istio=ingressgateway"
+            )
+            return [
+                (self.gateway_namespace, p["metadata"]["name"]) for p in pods if apps.is_ready(p)
+            ]
+        return [(self.namespace, name) for name in self.instances(workload)]
+
+    def _stats(self, namespace: str, pod: str) -> dict[str, int]:
+        res = self.api.exec(
+            pod, namespace, SIDECAR, ["pilot-agent", "request", "GET", "stats"], deadline=30
+        )
+        if res.returncode != 0:
+            why = res.stderr.strip()[-300:]
+            raise MeshError(f"stats of {namespace}/{pod}: exit code {res.returncode}: {why}")
+        stats: dict[str, int] = _envoy_stats().parse_stats(res.stdout.decode())
+        return stats
+
+    def proxy_stats(self, workload: str) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for ns, pod in self._workload_pods(workload):
+            for k, v in self._stats(ns, pod).items():
+                total[k] = total.get(k, 0) + v
+        return total
+
+    def counters(self, queries: Sequence[_Query]) -> dict[Any, int]:
+        """Each query summed over the replicas it names; a stat that none emits is an error."""
+        cache: dict[str, list[dict[str, int]]] = {}
+        out: dict[Any, int] = {}
+        for q in queries:
+            server = str(getattr(q.side, "value", q.side)) == "server"
+            names = (
+                list(q.workloads)
+                if q.workloads is not None
+                else self._all_workloads(with_gateway=not server)
+            )
+            total: int | None = None
+            for workload in names:
+                if workload not in cache:
+                    cache[workload] = [
+                        self._stats(ns, pod) for ns, pod in self._workload_pods(workload)
+                    ]
+                for stats in cache[workload]:
+                    value = _envoy_stats().counter_total(stats, q)
+                    if value is not None:
+                        total = (total or 0) + value
+            if total is None:
+                who = ", ".join(names) or "no workload"
+                raise _stat_not_emitted(
+                    f"no proxy of {who} emits {q.name} ({'server' if server else 'client'} side): "
+                    "the sidecars' proxyStatsMatcher leaves it out, or nothing configures it"
+                )
+            out[q] = total
+        return out
+
+    def _all_workloads(self, *, with_gateway: bool) -> list[str]:
+        deps = self.api.list_objects(
+            "Deployment", self.namespace, label_selector=owned_selector(self.run_id)
+        )
+        names = [d["metadata"]["name"] for d in deps if int(d["spec"].get("replicas", 1)) > 0]
+        return sorted(names) + ([GATEWAY] if with_gateway else [])
+
+    def status(self) -> list[ProxyStatus]:
+        """Every sidecar of the run: pod, workload, newest route config version, alive."""
+        out: list[ProxyStatus] = []
+        pods = self.api.list_objects(
+            "Pod", self.namespace, label_selector=owned_selector(self.run_id)
+        )
+        for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
+            labels = pod["metadata"].get("labels") or {}
+            workload = (
+                labels.get("app", "")
+                if labels.get("app") == "client"
+                else f"{labels.get('app')}-{labels.get('version')}"
+            )
+            alive = apps.is_ready(pod)
+            version = ""
+            if alive:
+                try:
+                    view = sync.config_dump(self.api, self.namespace, pod["metadata"]["name"])
+                    version = max((rc.version for rc in view.routes.values()), default="")
+                except MeshError:
+                    alive = False
+            out.append(
+                ProxyStatus(pod["metadata"]["name"], workload, version, bool(version), alive)
+            )
+        return out
+
+    def instances(self, workload: str) -> list[str]:
+        dep = self.api.find("Deployment", workload, self.namespace)
+        if dep is None:
+            deps = self.api.list_objects(
+                "Deployment", self.namespace, label_selector=owned_selector(self.run_id)
+            )
+            raise UnknownWorkload(
+                workload, [d["metadata"]["name"] for d in deps], where=f"in {self.namespace}"
+            )
+        return sorted(p["metadata"]["name"] for p in apps.pods_of(self.api, self.namespace, dep))
+
+    # -- chaos -------------------------------------------------------------------------------------
+    def kill(self, instance: str) -> None:
+        """Delete the pod at once (grace 0), as a crashing pod would die."""
+        pod = self.api.get("Pod", instance, self.namespace)
+        check_owned({**pod, "kind": "Pod"}, self.run_id)
+        self.api.delete("Pod", instance, self.namespace, grace_seconds=0)
+
+    def restart(self, instance: str) -> None:
+        """Wait until the killed pod's Deployment has its replacement serving."""
+        workload = self._workload_of(instance)
+        apps.wait_for_rollouts(
+            self.api, self.namespace, [workload], deadline=self.wait_deadline, poll=self.poll
+        )
+
+    def _workload_of(self, instance: str) -> str:
+        """The Deployment a pod name belongs to (``<deployment>-<hash>-<suffix>``)."""
+        deps = self.api.list_objects(
+            "Deployment", self.namespace, label_selector=owned_selector(self.run_id)
+        )
+        for dep in deps:
+            if instance.startswith(dep["metadata"]["name"] + "-"):
+                return str(dep["metadata"]["name"])
+        raise UnknownWorkload(
+            instance, [d["metadata"]["name"] for d in deps], what="instance's workload"
+        )
+
+    def scale(self, workload: str, replicas: int) -> None:
+        """Set the Deployment's replicas and wait until its pods serve with sidecars."""
+        dep = self.api.find("Deployment", workload, self.namespace)
+        if dep is None:
+            self.instances(workload)  # raises UnknownWorkload naming the known ones
+            return
+        check_owned(dep, self.run_id)
+        self.api.scale(workload, self.namespace, replicas)
+        apps.wait_for_rollouts(
+            self.api, self.namespace, [workload], deadline=self.wait_deadline, poll=self.poll
+        )
+
+    # -- load --------------------------------------------------------------------------------------
+    def run_load(
+        self, plan: LoadPlan, *, source: str | None = None, triggers: Sequence[Any] = ()
+    ) -> LoadResult:
+        """From the host to the gateway (``source=None``), or in the mesh from ``source``."""
+        url = str(getattr(plan, "url", "/"))
+        if source is None:
+            from meshchaos.load.classify import classifier_for_url
+            from meshchaos.load.engine import run_load
+
+            target = url if "://" in url else self._gateway_url + url
+            if not target.startswith(self.load_targets()):
+                raise MeshError(f"refusing load to {target}: not the gateway {self._gateway_url}")
+            headers = {**plan.headers, **({"Host": self.gateway_host} if self.gateway_host else {})}
+            run = dataclasses.replace(
+                plan, headers=headers, triggers=tuple(triggers) or plan.triggers
+            )
+            return run_load(LoadTarget(target), run, classifier_for_url(target))
+        if triggers or plan.triggers:
+            raise MeshError(
+                f"load triggers with an in-mesh source are not supported on {self.backend} yet"
+            )
+        pods = self.instances(source)
+        if not pods:
+            raise MeshError(f"no running pod of {source} in {self.namespace}")
+        return inmesh.run_in_mesh(self.api, self.namespace, pods[0], plan, url, container=source)
+
+    # -- teardown ----------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Owner: stop the lease and delete the run's namespace. Attached: nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        if not self.owner:
+            return
+        atexit.unregister(self.close)
+        if self._lease is not None:
+            self._lease.stop()
+        apps.delete_namespace(
+            self.api, self.namespace, deadline=self.wait_deadline, poll=max(self.poll, 0.05)
+        )
