@@ -260,6 +260,10 @@ class _Handler(BaseHTTPRequestHandler):
                     self._reply(404, _status(404, "NotFound", f'{plural} "{name}" not found'))
                     return
                 del k.objects[key]
+                if plural == "pods" and k.auto_pods:  # the ReplicaSet replaces it
+                    for (p2, s2, n2), dep in list(k.objects.items()):
+                        if p2 == "deployments" and s2 == ns and name.startswith(n2 + "-"):
+                            k._reconcile(dep)
                 if plural == "namespaces":
                     for other in [x for x in k.objects if x[1] == name]:
                         del k.objects[other]
@@ -295,6 +299,9 @@ class _Handler(BaseHTTPRequestHandler):
                         400, _status(400, "BadRequest", f"strict decoding error: {msg}", causes)
                     )
                     return
+            if q.get("dryRun") == ["All"]:  # admission only, nothing persisted
+                self._reply(200, obj)
+                return
             old = k.objects.get(key)
             meta = obj.setdefault("metadata", {})
             meta["resourceVersion"] = str(next(k._ids))
@@ -322,6 +329,7 @@ class _Handler(BaseHTTPRequestHandler):
         command, container = q.get("command", []), (q.get("container") or [""])[0]
         with k.lock:
             k.log.append(f"EXEC {ns}/{pod}/{container} {' '.join(command)}")
+            k.queries.append(q)
             exists = ("pods", ns, pod) in k.objects
         proto = ws.pick_protocol(self.headers.get("Sec-WebSocket-Protocol", ""), k.protocols)
         if self.headers.get("Upgrade", "").lower() != "websocket" or proto is None:
