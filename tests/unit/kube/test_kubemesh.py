@@ -297,3 +297,31 @@ def test_only_the_owner_deletes_the_namespace_on_close(
 def test_a_namespace_of_another_run_is_refused(mesh: KubeMesh, gateway: str) -> None:
     with pytest.raises(NotOwned, match="belongs to run 'r1', not 'r2'"):
         KubeMesh(mesh.api, NS, gateway, "r2", None, owner=True, backend="cluster")
+
+
+def test_the_shared_gateway_counts_only_this_runs_clusters(
+    mesh: KubeMesh, cluster: fake_api.Cluster, sidecars: fake_api_mesh.Sidecars
+) -> None:
+    gw = {
+        "kind": "Pod",
+        "metadata": {
+            "name": "gw-1",
+            "namespace": "istio-system",
+            "labels": {"istio": "ingressgateway"},
+        },
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    }
+    cluster.kube.put("pods", gw)
+    sidecars.stats["gw-1"] = (
+        f"cluster.outbound|9080||productpage.{NS}.svc.cluster.local.upstream_rq_total: 5\n"
+        "cluster.outbound|9080||productpage.meshchaos-r2.svc.cluster.local.upstream_rq_total: 4\n"
+    )
+    q = CounterQuery("upstream_rq_total", Side.CLIENT, ("istio-ingressgateway",))
+    assert mesh.counters([q]) == {q: 5}
+    assert "EXEC istio-system/gw-1/istio-proxy pilot-agent request GET stats" in cluster.kube.log
+
+
+def test_status_lists_every_sidecar_of_the_run_with_its_config_version(mesh: KubeMesh) -> None:
+    rows = mesh.status()
+    assert {r.workload for r in rows} >= {"productpage-v1", "reviews-v2", "client"}
+    assert all(r.alive and r.synced and r.version for r in rows)

@@ -46,9 +46,12 @@ class _Query(Protocol):
     port: int | None
 
 
-# -- the protocol's stats parsing and error (helper P's modules), looked up when used ----
-def _envoy_stats() -> Any:
-    return importlib.import_module("meshchaos.mesh.envoy_stats")
+# -- the protocol's counter matching and error (helper P's modules), looked up when used --
+def _counter_total(stats: dict[str, int], query: _Query) -> int | None:
+    total: int | None = importlib.import_module("meshchaos.mesh.envoy_stats").counter_total(
+        stats, query
+    )
+    return total
 
 
 def _stat_not_emitted(message: str) -> MeshError:
@@ -244,14 +247,9 @@ class KubeMesh:
         return [(self.namespace, name) for name in self.instances(workload)]
 
     def _stats(self, namespace: str, pod: str) -> dict[str, int]:
-        res = self.api.exec(
-            pod, namespace, SIDECAR, ["pilot-agent", "request", "GET", "stats"], deadline=30
-        )
-        if res.returncode != 0:
-            why = res.stderr.strip()[-300:]
-            raise MeshError(f"stats of {namespace}/{pod}: exit code {res.returncode}: {why}")
-        stats: dict[str, int] = _envoy_stats().parse_stats(res.stdout.decode())
-        return stats
+        # The gateway is shared: keep only its outbound clusters of this run's namespace.
+        only = self.namespace if namespace != self.namespace else None
+        return sync.read_stats(self.api, namespace, pod, only_namespace=only)
 
     def proxy_stats(self, workload: str) -> dict[str, int]:
         total: dict[str, int] = {}
@@ -278,7 +276,7 @@ class KubeMesh:
                         self._stats(ns, pod) for ns, pod in self._workload_pods(workload)
                     ]
                 for stats in cache[workload]:
-                    value = _envoy_stats().counter_total(stats, q)
+                    value = _counter_total(stats, q)
                     if value is not None:
                         total = (total or 0) + value
             if total is None:
@@ -299,29 +297,12 @@ class KubeMesh:
 
     def status(self) -> list[ProxyStatus]:
         """Every sidecar of the run: pod, workload, newest route config version, alive."""
-        out: list[ProxyStatus] = []
-        pods = self.api.list_objects(
-            "Pod", self.namespace, label_selector=owned_selector(self.run_id)
+        sel = owned_selector(self.run_id)
+        return sync.statuses(
+            self.api,
+            self.namespace,
+            self.api.list_objects("Pod", self.namespace, label_selector=sel),
         )
-        for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
-            labels = pod["metadata"].get("labels") or {}
-            workload = (
-                labels.get("app", "")
-                if labels.get("app") == "client"
-                else f"{labels.get('app')}-{labels.get('version')}"
-            )
-            alive = apps.is_ready(pod)
-            version = ""
-            if alive:
-                try:
-                    view = sync.config_dump(self.api, self.namespace, pod["metadata"]["name"])
-                    version = max((rc.version for rc in view.routes.values()), default="")
-                except MeshError:
-                    alive = False
-            out.append(
-                ProxyStatus(pod["metadata"]["name"], workload, version, bool(version), alive)
-            )
-        return out
 
     def instances(self, workload: str) -> list[str]:
         dep = self.api.find("Deployment", workload, self.namespace)

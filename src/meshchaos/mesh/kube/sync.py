@@ -1,4 +1,5 @@
-"""Waiting until sidecars run given content, read from their own ``config_dump``.
+"""Reading sidecars through exec (``stats``, ``config_dump``), and waiting until they run
+given content.
 
 ``istioctl proxy-status`` SYNCED only says a proxy acked whatever istiod last sent, not
 that our change was in it (KUBE_BACKEND.md T5), so the barrier is content: each affected
@@ -18,10 +19,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from meshchaos.errors import MeshError
+from meshchaos.mesh.base import ProxyStatus
 from meshchaos.mesh.kube.api import KubeApi
 from meshchaos.mesh.kube.expect import Expectation
 
-__all__ = ["CONVERGE", "ConfigNotSynced", "config_dump", "parse_dump", "wait_for_config"]
+__all__ = [
+    "CONVERGE",
+    "ConfigNotSynced",
+    "config_dump",
+    "parse_dump",
+    "read_stats",
+    "statuses",
+    "wait_for_config",
+]
 
 SIDECAR = "istio-proxy"
 CONVERGE = 2
@@ -42,6 +52,30 @@ class ConfigNotSynced(MeshError):
 def parse_dump(obj: Mapping[str, Any]) -> Any:
     """The one call into the protocol's ``config_dump`` parser (helper P's module)."""
     return importlib.import_module("meshchaos.mesh.config_dump").parse_config_dump(obj)
+
+
+def read_stats(
+    api: KubeApi,
+    namespace: str,
+    pod: str,
+    *,
+    only_namespace: str | None = None,
+    deadline: float = EXEC_DEADLINE_S,
+) -> dict[str, int]:
+    """One sidecar's ``/stats``, parsed by the protocol's ``envoy_stats`` (helper P's).
+    ``only_namespace``: drop outbound-cluster stats of services in other namespaces (a
+    gateway that serves several runs)."""
+    cmd = ["pilot-agent", "request", "GET", "stats"]
+    res = api.exec(pod, namespace, SIDECAR, cmd, deadline=deadline)
+    if res.returncode != 0:
+        why = res.stderr.strip()[-300:]
+        raise MeshError(f"stats of {namespace}/{pod}: exit code {res.returncode}: {why}")
+    parse = importlib.import_module("meshchaos.mesh.envoy_stats").parse_stats
+    stats: dict[str, int] = parse(res.stdout.decode())
+    if only_namespace is None:
+        return stats
+    mine = f".{only_namespace}.svc."
+    return {k: v for k, v in stats.items() if not k.startswith("cluster.outbound|") or mine in k}
 
 
 def config_dump(
@@ -95,3 +129,28 @@ def wait_for_config(
             what, shows = last.get(pod, ("the new config", "it only just converged"))
             raise ConfigNotSynced(f"{namespace}/{pod}", what, shows, deadline)
         time.sleep(poll)  # polling the proxies' own state, bounded by the deadline
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    conds = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
+
+
+def statuses(api: KubeApi, namespace: str, pods: Sequence[dict[str, Any]]) -> list[ProxyStatus]:
+    """A :class:`ProxyStatus` per pod: its workload (``<app>-<version>``, or ``client``),
+    the newest route config version its sidecar holds, and whether it is Ready."""
+    out: list[ProxyStatus] = []
+    for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
+        name = pod["metadata"]["name"]
+        labels = pod["metadata"].get("labels") or {}
+        app = labels.get("app", "")
+        workload = app if app == "client" else f"{app}-{labels.get('version')}"
+        alive, version = _ready(pod), ""
+        if alive:
+            try:
+                view = config_dump(api, namespace, name)
+                version = max((rc.version for rc in view.routes.values()), default="")
+            except MeshError:
+                alive = False
+        out.append(ProxyStatus(name, workload, version, bool(version), alive))
+    return out
