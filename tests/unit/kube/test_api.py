@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,3 +142,20 @@ def test_exec_streams_stdout_to_a_callback(api: KubeApi, cluster: fake_api.Clust
 def test_exec_in_a_missing_pod_names_it(api: KubeApi, cluster: fake_api.Cluster) -> None:
     with pytest.raises(MeshError, match=r"exec \['x'\] in ns1/gone \(c\): pods \"gone\" not found"):
         api.exec("gone", "ns1", "c", ["x"], deadline=10)
+
+
+def test_an_exec_that_does_not_finish_is_cut_at_its_deadline(
+    api: KubeApi, cluster: fake_api.Cluster
+) -> None:
+    release = threading.Event()
+
+    def hang(*_: object) -> tuple[list[bytes], bytes, int]:
+        release.wait(10)  # the server side stays silent until the test ends
+        return [], b"", 0
+
+    cluster.kube.exec_handler = hang
+    t0 = time.monotonic()
+    with pytest.raises(MeshError, match=r"not finished within 0\.5 s"):
+        api.exec(_pod(api, cluster), "ns1", "c", ["sleep"], deadline=0.5)
+    assert time.monotonic() - t0 < 3
+    release.set()

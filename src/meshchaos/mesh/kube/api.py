@@ -292,7 +292,7 @@ class KubeApi:
                 elif rest:
                     buf += rest
         finally:
-            ws.close()
+            ws.close(timeout=1)  # after a deadline, do not wait long for the close handshake
             # After the server's close frame the client answers it and marks itself closed,
             # so its close() leaves the socket open: shut it here.
             ws.sock.shutdown()

@@ -220,6 +220,7 @@ class KubeMesh:
             for p in pods
             if (p["metadata"].get("labels") or {}).get("app") in app_names
             and not p["metadata"].get("deletionTimestamp")
+            and apps.is_ready(p)  # a pod still starting gets its config before Ready
         )
 
     # -- queries -----------------------------------------------------------------------------------
