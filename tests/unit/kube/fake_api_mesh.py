@@ -16,6 +16,7 @@ from typing import Any
 
 from fake_api import FakeKube
 
+FAULT_TYPE = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"
 PORTS = {"productpage": 9080, "details": 9080, "reviews": 9080, "ratings": 9080, "httpbin": 8000}
 
 
@@ -48,11 +49,18 @@ def _routes(vs: dict[str, Any], host: str, port: int, ns: str) -> list[dict[str,
         route: dict[str, Any] = {"match": {"prefix": "/"}, "route": action}
         fault = http.get("fault")
         if fault:
-            f: dict[str, Any] = {}
+            # As istiod writes it: the typed HTTPFault, percentages per million.
+            f: dict[str, Any] = {"@type": FAULT_TYPE}
+            for key in ("abort", "delay"):
+                if key in fault:
+                    pct = fault[key].get("percentage", {}).get("value", 0)
+                    f[key] = {
+                        "percentage": {"numerator": int(pct * 10000), "denominator": "MILLION"}
+                    }
             if "abort" in fault:
-                f["abort"] = {"http_status": fault["abort"]["httpStatus"]}
+                f["abort"]["http_status"] = fault["abort"]["httpStatus"]
             if "delay" in fault:
-                f["delay"] = {"fixed_delay": _secs(fault["delay"]["fixedDelay"])}
+                f["delay"]["fixed_delay"] = _secs(fault["delay"]["fixedDelay"])
             route["typed_per_filter_config"] = {"envoy.filters.http.fault": f}
         out.append(route)
     return out
