@@ -325,3 +325,30 @@ def test_status_lists_every_sidecar_of_the_run_with_its_config_version(mesh: Kub
     rows = mesh.status()
     assert {r.workload for r in rows} >= {"productpage-v1", "reviews-v2", "client"}
     assert all(r.alive and r.synced and r.version for r in rows)
+
+
+def test_create_deploys_owns_and_applies_the_baseline(
+    cluster: fake_api.Cluster, sidecars: fake_api_mesh.Sidecars, gateway: str
+) -> None:
+    api = KubeApi(cluster.kubeconfig, cluster.context)
+    m = KubeMesh.create(
+        api, RUN, gateway, None, backend="kind", worker="gw0", deadline=10,
+        agent_files={"agent.py": ""}, baseline=load_text(DR), poll=0.01, sync_deadline=2,
+    )  # fmt: skip
+    assert m.namespace == NS
+    assert m.owner
+    assert cluster.kube.names("destinationrules", NS) == ["reviews"]
+    m.close()
+    assert cluster.kube.names("namespaces") == []
+
+
+def test_create_removes_the_namespace_when_the_baseline_never_syncs(
+    cluster: fake_api.Cluster, sidecars: fake_api_mesh.Sidecars
+) -> None:
+    api = KubeApi(cluster.kubeconfig, cluster.context)
+    with pytest.raises(MeshError, match=r"probe http://127\.0\.0\.1:9/productpage"):
+        KubeMesh.create(
+            api, RUN, "http://127.0.0.1:9", None, backend="kind", worker="gw0", deadline=10,
+            agent_files={"agent.py": ""}, baseline=load_text(DR), poll=0.01, sync_deadline=0.5,
+        )  # fmt: skip
+    assert cluster.kube.names("namespaces") == []

@@ -1,4 +1,9 @@
-"""In-mesh load on a cluster: the load agent, exec'd in the client pod, streams samples.
+"""Load on a cluster: from the host to the gateway, or in the mesh from the client pod.
+
+Gateway load runs the local load engine against the gateway address the backend reported,
+and nowhere else, with the run's gateway host header when runs share the gateway.
+
+In-mesh load: the load agent, exec'd in the client pod, streams samples.
 
 The agent (``meshchaos.load.agent``, stdlib only) is mounted into the client pod from a
 ConfigMap; exec starts it with one JSON plan on stdin, and it writes NDJSON samples to
@@ -15,18 +20,39 @@ this module assumes its contract: ``agent_command()``, ``StreamReader`` with
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from meshchaos.errors import LoadError
-from meshchaos.load.plan import LoadPlan
+from meshchaos.errors import LoadError, MeshError
+from meshchaos.load.plan import LoadPlan, LoadTarget
 from meshchaos.load.result import LoadResult
 from meshchaos.mesh.kube.api import KubeApi
 
-__all__ = ["EXEC_SLACK_S", "agent_plan", "run_in_mesh"]
+__all__ = ["EXEC_SLACK_S", "agent_plan", "gateway_load", "run_in_mesh"]
 
 EXEC_SLACK_S = 30.0  # beyond the plan's own time cap: exec start-up and the last replies
+
+
+def gateway_load(
+    gateway_url: str,
+    plan: LoadPlan,
+    url: str,
+    gateway_host: str | None = None,
+    triggers: Sequence[Any] = (),
+) -> LoadResult:
+    """``plan`` from the host to ``url`` (a path, or an absolute URL on the gateway)."""
+    from meshchaos.load.classify import classifier_for_url
+    from meshchaos.load.engine import run_load
+
+    target = url if "://" in url else gateway_url + url
+    if target != gateway_url and not target.startswith(gateway_url + "/"):
+        raise MeshError(f"refusing load to {target}: not the gateway {gateway_url}")
+    headers = {**plan.headers, **({"Host": gateway_host} if gateway_host else {})}
+    run = dataclasses.replace(plan, headers=headers, triggers=tuple(triggers) or plan.triggers)
+    return run_load(LoadTarget(target), run, classifier_for_url(target))
 
 
 def agent_plan(plan: LoadPlan, url: str) -> dict[str, Any]:

@@ -15,14 +15,12 @@ The owner deletes the run's namespace on close; an attached process never does.
 from __future__ import annotations
 
 import atexit
-import dataclasses
-import importlib
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from meshchaos.errors import MeshError, UnknownWorkload
 from meshchaos.istio.model import Resource, resource_id
-from meshchaos.load.plan import LoadPlan, LoadTarget
+from meshchaos.load.plan import LoadPlan
 from meshchaos.load.result import LoadResult
 from meshchaos.mesh.base import Applied, MeshClient, ProxyStatus
 from meshchaos.mesh.kube import apps, expect, inmesh, istio_objects, probe, sync
@@ -35,28 +33,6 @@ SIDECAR = "istio-proxy"
 GATEWAY = "istio-ingressgateway"
 DEFAULT_SYNC_S = 60.0
 DEFAULT_WAIT_S = 180.0
-
-
-class _Query(Protocol):
-    """The contract's ``CounterQuery`` (``meshchaos.mesh.base``), structurally."""
-
-    name: str
-    side: Any  # Side.CLIENT | Side.SERVER (a str enum)
-    workloads: tuple[str, ...] | None
-    port: int | None
-
-
-# -- the protocol's counter matching and error (helper P's modules), looked up when used --
-def _counter_total(stats: dict[str, int], query: _Query) -> int | None:
-    total: int | None = importlib.import_module("meshchaos.mesh.envoy_stats").counter_total(
-        stats, query
-    )
-    return total
-
-
-def _stat_not_emitted(message: str) -> MeshError:
-    cls: type[MeshError] = importlib.import_module("meshchaos.errors").StatNotEmitted
-    return cls(message)
 
 
 class KubeMesh:
@@ -99,6 +75,46 @@ class KubeMesh:
         self._lease = LeaseKeeper(api, namespace).start() if owner else None
         if owner:
             atexit.register(self.close)  # also when Ctrl-C ends the interpreter
+
+    @classmethod
+    def create(
+        cls,
+        api: KubeApi,
+        run_id: str,
+        gateway_url: str,
+        istio: object,
+        *,
+        backend: str,
+        worker: str = "main",
+        gateway_host: str | None = None,
+        revision: str | None = None,
+        deadline: float = 900.0,
+        agent_files: dict[str, str] | None = None,
+        baseline: Sequence[Resource] = (),
+        **options: Any,
+    ) -> KubeMesh:
+        """Deploy the run's apps in ``meshchaos-<run>-<worker>``, own them, apply the
+        ``baseline`` Istio config; on any failure, delete the namespace again."""
+        namespace = apps.namespace_name(run_id, worker)
+        apps.deploy_apps(
+            api, namespace, run_id, deadline=deadline, worker=worker, revision=revision,
+            agent_files=agent_files,
+        )  # fmt: skip
+        try:
+            mesh = cls(
+                api, namespace, gateway_url, run_id, istio, owner=True, backend=backend,
+                gateway_host=gateway_host, **options,
+            )  # fmt: skip
+        except BaseException:
+            apps.delete_namespace(api, namespace, deadline=DEFAULT_WAIT_S)
+            raise
+        try:
+            if baseline:
+                mesh.apply(baseline)
+        except BaseException:
+            mesh.close()
+            raise
+        return mesh
 
     def __enter__(self) -> KubeMesh:
         return self
@@ -259,35 +275,16 @@ class KubeMesh:
                 total[k] = total.get(k, 0) + v
         return total
 
-    def counters(self, queries: Sequence[_Query]) -> dict[Any, int]:
+    def counters(self, queries: Sequence[sync.Query]) -> dict[Any, int]:
         """Each query summed over the replicas it names; a stat that none emits is an error."""
         cache: dict[str, list[dict[str, int]]] = {}
-        out: dict[Any, int] = {}
-        for q in queries:
-            server = str(getattr(q.side, "value", q.side)) == "server"
-            names = (
-                list(q.workloads)
-                if q.workloads is not None
-                else self._all_workloads(with_gateway=not server)
-            )
-            total: int | None = None
-            for workload in names:
-                if workload not in cache:
-                    cache[workload] = [
-                        self._stats(ns, pod) for ns, pod in self._workload_pods(workload)
-                    ]
-                for stats in cache[workload]:
-                    value = _counter_total(stats, q)
-                    if value is not None:
-                        total = (total or 0) + value
-            if total is None:
-                who = ", ".join(names) or "no workload"
-                raise _stat_not_emitted(
-                    f"no proxy of {who} emits {q.name} ({'server' if server else 'client'} side): "
-                    "the sidecars' proxyStatsMatcher leaves it out, or nothing configures it"
-                )
-            out[q] = total
-        return out
+
+        def read(workload: str) -> list[dict[str, int]]:
+            if workload not in cache:
+                cache[workload] = [self._stats(ns, p) for ns, p in self._workload_pods(workload)]
+            return cache[workload]
+
+        return sync.sum_counters(queries, read, self._all_workloads)
 
     def _all_workloads(self, *, with_gateway: bool) -> list[str]:
         deps = self.api.list_objects(
@@ -361,17 +358,7 @@ class KubeMesh:
         """From the host to the gateway (``source=None``), or in the mesh from ``source``."""
         url = str(getattr(plan, "url", "/"))
         if source is None:
-            from meshchaos.load.classify import classifier_for_url
-            from meshchaos.load.engine import run_load
-
-            target = url if "://" in url else self._gateway_url + url
-            if not target.startswith(self.load_targets()):
-                raise MeshError(f"refusing load to {target}: not the gateway {self._gateway_url}")
-            headers = {**plan.headers, **({"Host": self.gateway_host} if self.gateway_host else {})}
-            run = dataclasses.replace(
-                plan, headers=headers, triggers=tuple(triggers) or plan.triggers
-            )
-            return run_load(LoadTarget(target), run, classifier_for_url(target))
+            return inmesh.gateway_load(self._gateway_url, plan, url, self.gateway_host, triggers)
         if triggers or plan.triggers:
             raise MeshError(
                 f"load triggers with an in-mesh source are not supported on {self.backend} yet"

@@ -15,8 +15,8 @@ from __future__ import annotations
 import importlib
 import json
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from meshchaos.errors import MeshError
 from meshchaos.mesh.base import ProxyStatus
@@ -26,10 +26,12 @@ from meshchaos.mesh.kube.expect import Expectation
 __all__ = [
     "CONVERGE",
     "ConfigNotSynced",
+    "Query",
     "config_dump",
     "parse_dump",
     "read_stats",
     "statuses",
+    "sum_counters",
     "wait_for_config",
 ]
 
@@ -153,4 +155,48 @@ def statuses(api: KubeApi, namespace: str, pods: Sequence[dict[str, Any]]) -> li
             except MeshError:
                 alive = False
         out.append(ProxyStatus(name, workload, version, bool(version), alive))
+    return out
+
+
+class Query(Protocol):
+    """The contract's ``CounterQuery`` (``meshchaos.mesh.base``, helper P's), structurally."""
+
+    name: str
+    side: Any  # Side.CLIENT | Side.SERVER (a str enum)
+    workloads: tuple[str, ...] | None
+    port: int | None
+
+
+def sum_counters(
+    queries: Sequence[Query],
+    read: Callable[[str], list[dict[str, int]]],
+    every_workload: Callable[..., list[str]],
+) -> dict[Any, int]:
+    """Each query's stat summed over the replicas' stats ``read(workload)`` returns, matched
+    by the protocol's ``envoy_stats.counter_total``; ``StatNotEmitted`` when no replica
+    of the asked workloads (``every_workload(with_gateway=...)`` when none are named)
+    emits it: a missing stat is never a zero (T3)."""
+    counter_total = importlib.import_module("meshchaos.mesh.envoy_stats").counter_total
+    not_emitted: type[MeshError] = importlib.import_module("meshchaos.errors").StatNotEmitted
+    out: dict[Any, int] = {}
+    for q in queries:
+        server = str(getattr(q.side, "value", q.side)) == "server"
+        names = (
+            list(q.workloads)
+            if q.workloads is not None
+            else every_workload(with_gateway=not server)
+        )
+        total: int | None = None
+        for workload in names:
+            for stats in read(workload):
+                value = counter_total(stats, q)
+                if value is not None:
+                    total = (total or 0) + int(value)
+        if total is None:
+            raise not_emitted(
+                f"no proxy of {', '.join(names) or 'no workload'} emits {q.name} "
+                f"({'server' if server else 'client'} side): the sidecars' proxyStatsMatcher "
+                "leaves it out, or nothing configures it"
+            )
+        out[q] = total
     return out
