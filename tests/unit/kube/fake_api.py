@@ -78,6 +78,7 @@ class FakeKube:
         for _ in range(want - len(mine[:want])):
             pod_name = f"{name}-{next(self._ids):05d}"
             pod = _pod(ns, pod_name, spec.get("template", {}), fault, name not in self.no_sidecar)
+            pod["status"]["podIP"] = f"10.244.0.{pod_name.rsplit('-', 1)[1].lstrip('0')}"
             self.put("pods", pod)
             if fault:
                 self.put("events", _event(ns, pod_name, fault))

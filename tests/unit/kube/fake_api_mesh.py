@@ -134,6 +134,27 @@ class Sidecars:
     agent_lines: list[dict[str, Any]] = field(default_factory=list)
     agent_stdin: list[bytes] = field(default_factory=list)
     reads: int = 0
+    unlisted: set[str] = field(default_factory=set)  # pods EDS has not reached yet
+
+    def _clusters(self, ns: str) -> str:
+        """Envoy's /clusters text: a ``cx_active`` line per endpoint of each default cluster
+        (pods without a sidecar-ready status are still listed, as EDS lags readiness)."""
+        lines = []
+        for (p, s, _), pod in sorted(self.kube.objects.items()):
+            app = (pod.get("metadata", {}).get("labels") or {}).get("app")
+            ip = (pod.get("status") or {}).get("podIP")
+            if (
+                p == "pods"
+                and s == ns
+                and app in PORTS
+                and ip
+                and pod["metadata"]["name"] not in self.unlisted
+            ):
+                port = PORTS[app]
+                lines.append(
+                    f"outbound|{port}||{app}.{ns}.svc.cluster.local::{ip}:{port}::cx_active::0"
+                )
+        return "\n".join(lines) + "\n"
 
     def freeze(self, pod: str, ns: str) -> None:
         """From now on, ``pod`` keeps the config it holds (it never gets new config)."""
@@ -147,6 +168,8 @@ class Sidecars:
             self.reads += 1
             dump = self.stale.get(pod) or build_dump(self.kube, ns, f"v{len(self.kube.log)}")
             return [json.dumps(dump).encode()], b"", 0
+        if container == "istio-proxy" and cmd == ["pilot-agent", "request", "GET", "clusters"]:
+            return [self._clusters(ns).encode()], b"", 0
         if container == "istio-proxy" and cmd == ["pilot-agent", "request", "GET", "stats"]:
             return [self.stats.get(pod, self.default_stats).encode()], b"", 0
         if container == "client" and cmd[0] == "python":

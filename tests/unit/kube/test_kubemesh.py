@@ -352,3 +352,27 @@ def test_create_removes_the_namespace_when_the_baseline_never_syncs(
             agent_files={"agent.py": ""}, baseline=load_text(DR), poll=0.01, sync_deadline=0.5,
         )  # fmt: skip
     assert cluster.kube.names("namespaces") == []
+
+
+def test_scale_waits_until_the_client_sidecar_lists_the_new_endpoints(
+    mesh: KubeMesh, cluster: fake_api.Cluster, sidecars: fake_api_mesh.Sidecars
+) -> None:
+    mesh.scale("httpbin-v-faulty", 1)
+    assert len(mesh.instances("httpbin-v-faulty")) == 1
+    assert any("GET clusters" in e for e in cluster.kube.log)
+    mesh.scale("httpbin-v-faulty", 0)
+    assert mesh.instances("httpbin-v-faulty") == []
+    mesh.wait_deadline = 0.3
+    original = cluster.kube._reconcile
+
+    def reconcile_unlisted(dep: dict[str, Any]) -> None:  # new httpbin-v2 pods: EDS lags
+        original(dep)
+        for p, _s, n in list(cluster.kube.objects):
+            if p == "pods" and n.startswith("httpbin-v2-"):
+                sidecars.unlisted.add(n)
+
+    cluster.kube._reconcile = reconcile_unlisted  # type: ignore[method-assign]
+    with pytest.raises(
+        MeshError, match=r"does not list the endpoints of outbound\|8000\|\|httpbin"
+    ):
+        mesh.scale("httpbin-v2", 2)

@@ -340,16 +340,29 @@ class KubeMesh:
         )
 
     def scale(self, workload: str, replicas: int) -> None:
-        """Set the Deployment's replicas and wait until its pods serve with sidecars."""
+        """Set the Deployment's replicas, wait until its pods serve with sidecars, then
+        until the client's sidecar lists exactly their addresses among its endpoints."""
         dep = self.api.find("Deployment", workload, self.namespace)
         if dep is None:
             self.instances(workload)  # raises UnknownWorkload naming the known ones
             return
         check_owned(dep, self.run_id)
+        before = sync.pod_ips(apps.pods_of(self.api, self.namespace, dep))
         self.api.scale(workload, self.namespace, replicas)
         apps.wait_for_rollouts(
             self.api, self.namespace, [workload], deadline=self.wait_deadline, poll=self.poll
         )
+        now = sync.pod_ips(apps.pods_of(self.api, self.namespace, dep))
+        app = str(dep["spec"]["template"]["metadata"]["labels"].get("app"))
+        port = expect.service_port(app)
+        clients = self.instances("client")
+        if port is None or not clients:
+            return
+        cluster = f"outbound|{port}||{app}.{self.namespace}.svc.cluster.local"
+        sync.wait_for_endpoints(
+            self.api, self.namespace, clients[0], cluster, present=now, absent=before - now,
+            deadline=self.wait_deadline, poll=self.poll,
+        )  # fmt: skip
 
     # -- load --------------------------------------------------------------------------------------
     def run_load(

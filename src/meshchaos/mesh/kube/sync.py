@@ -29,10 +29,12 @@ __all__ = [
     "Query",
     "config_dump",
     "parse_dump",
+    "pod_ips",
     "read_stats",
     "statuses",
     "sum_counters",
     "wait_for_config",
+    "wait_for_endpoints",
 ]
 
 SIDECAR = "istio-proxy"
@@ -200,3 +202,48 @@ def sum_counters(
             )
         out[q] = total
     return out
+
+
+def pod_ips(pods: Sequence[dict[str, Any]]) -> set[str]:
+    return {str(p["status"]["podIP"]) for p in pods if (p.get("status") or {}).get("podIP")}
+
+
+def endpoints(api: KubeApi, namespace: str, pod: str, cluster: str) -> set[str]:
+    """The host addresses a sidecar's ``cluster`` has (Envoy admin ``/clusters`` text:
+    ``<cluster>::<ip>:<port>::<field>::<value>``)."""
+    cmd = ["pilot-agent", "request", "GET", "clusters"]
+    res = api.exec(pod, namespace, SIDECAR, cmd, deadline=EXEC_DEADLINE_S)
+    if res.returncode != 0:
+        raise MeshError(f"clusters of {namespace}/{pod}: exit code {res.returncode}")
+    out = set()
+    for line in res.stdout.decode().splitlines():
+        name, _, rest = line.partition("::")
+        if name == cluster and rest:
+            out.add(rest.split("::", 1)[0].rpartition(":")[0])
+    return out
+
+
+def wait_for_endpoints(
+    api: KubeApi,
+    namespace: str,
+    pod: str,
+    cluster: str,
+    *,
+    present: set[str],
+    absent: set[str],
+    deadline: float,
+    poll: float = POLL_S,
+) -> float:
+    """Wait until ``pod``'s sidecar has every address of ``present`` in ``cluster`` and
+    none of ``absent`` (EDS follows a scale with its own lag); the seconds it took."""
+    t0 = time.monotonic()
+    while True:
+        got = endpoints(api, namespace, pod, cluster)
+        if present <= got and not (absent & got):
+            return time.monotonic() - t0
+        if time.monotonic() - t0 >= deadline:
+            raise MeshError(
+                f"{namespace}/{pod}'s sidecar does not list the endpoints of {cluster} within "
+                f"{deadline:g} s: missing {sorted(present - got)}, stale {sorted(absent & got)}"
+            )
+        time.sleep(poll)  # polling the proxy's own state, bounded by the deadline
