@@ -244,6 +244,9 @@ def test_kill_deletes_at_once_and_restart_waits_for_the_replacement(
     mesh.restart(before)
     (after,) = mesh.instances("ratings-v1")
     assert after != before
+    assert any(
+        e.endswith("/istio-proxy pilot-agent request GET clusters") for e in cluster.kube.log
+    )
     with pytest.raises(UnknownWorkload, match="no workload 'ratings-v9'"):
         mesh.instances("ratings-v9")
 

@@ -72,6 +72,7 @@ class KubeMesh:
         self.poll = poll
         self._gateway_url = gateway_url.rstrip("/")
         self._closed = False
+        self._killed: dict[str, set[str]] = {}  # pod -> its address, until restarted
         self._lease = LeaseKeeper(api, namespace).start() if owner else None
         if owner:
             atexit.register(self.close)  # also when Ctrl-C ends the interpreter
@@ -247,10 +248,7 @@ class KubeMesh:
         return (self._gateway_url,)
 
     def client(self, workload: str = "client") -> MeshClient:
-        raise MeshError(
-            f"the {self.backend} backend has no client proxy on this host: in-mesh load runs "
-            f"in the {workload} pod (run_load(plan, source={workload!r}))"
-        )
+        raise MeshError(f"no client proxy on this host: use run_load(plan, source={workload!r})")
 
     def _workload_pods(self, workload: str) -> list[tuple[str, str]]:
         """(namespace, pod) of a workload's live pods; the gateway's in its namespace."""
@@ -318,14 +316,18 @@ class KubeMesh:
         """Delete the pod at once (grace 0), as a crashing pod would die."""
         pod = self.api.get("Pod", instance, self.namespace)
         check_owned({**pod, "kind": "Pod"}, self.run_id)
+        self._killed[instance] = sync.pod_ips([pod])
         self.api.delete("Pod", instance, self.namespace, grace_seconds=0)
 
     def restart(self, instance: str) -> None:
-        """Wait until the killed pod's Deployment has its replacement serving."""
+        """Wait until the killed pod's replacement serves and the client's sidecar routes
+        to it, and no longer to the killed pod's address."""
         workload = self._workload_of(instance)
         apps.wait_for_rollouts(
             self.api, self.namespace, [workload], deadline=self.wait_deadline, poll=self.poll
         )
+        dep = self.api.get("Deployment", workload, self.namespace)
+        self._wait_endpoints(dep, self._killed.pop(instance, set()))
 
     def _workload_of(self, instance: str) -> str:
         """The Deployment a pod name belongs to (``<deployment>-<hash>-<suffix>``)."""
@@ -352,6 +354,10 @@ class KubeMesh:
         apps.wait_for_rollouts(
             self.api, self.namespace, [workload], deadline=self.wait_deadline, poll=self.poll
         )
+        self._wait_endpoints(dep, before)
+
+    def _wait_endpoints(self, dep: dict[str, Any], gone: set[str]) -> None:
+        """Until the client's sidecar lists the Deployment's pod addresses, not ``gone``."""
         now = sync.pod_ips(apps.pods_of(self.api, self.namespace, dep))
         app = str(dep["spec"]["template"]["metadata"]["labels"].get("app"))
         port = expect.service_port(app)
@@ -360,7 +366,7 @@ class KubeMesh:
             return
         cluster = f"outbound|{port}||{app}.{self.namespace}.svc.cluster.local"
         sync.wait_for_endpoints(
-            self.api, self.namespace, clients[0], cluster, present=now, absent=before - now,
+            self.api, self.namespace, clients[0], cluster, present=now, absent=gone - now,
             deadline=self.wait_deadline, poll=self.poll,
         )  # fmt: skip
 
