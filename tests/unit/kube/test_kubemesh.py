@@ -334,11 +334,15 @@ def test_create_deploys_owns_and_applies_the_baseline(
     cluster: fake_api.Cluster, sidecars: fake_api_mesh.Sidecars, gateway: str
 ) -> None:
     api = KubeApi(cluster.kubeconfig, cluster.context)
+    dead = {"name": "meshchaos-dead-main", "labels": owned_labels("r0")}
+    dead["annotations"] = {"meshchaos.io/lease-expires": "2026-01-01T00:00:00Z"}
+    cluster.kube.put("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": dead})
     m = KubeMesh.create(
         api, RUN, gateway, None, backend="kind", worker="gw0", deadline=10,
         agent_files={"agent.py": ""}, baseline=load_text(DR), poll=0.01, sync_deadline=2,
     )  # fmt: skip
     assert m.namespace == NS
+    assert m.swept == ["meshchaos-dead-main"]
     assert m.owner
     assert cluster.kube.names("destinationrules", NS) == ["reviews"]
     m.close()

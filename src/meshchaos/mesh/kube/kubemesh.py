@@ -25,7 +25,7 @@ from meshchaos.load.result import LoadResult
 from meshchaos.mesh.base import Applied, MeshClient, ProxyStatus
 from meshchaos.mesh.kube import apps, expect, inmesh, istio_objects, probe, sync
 from meshchaos.mesh.kube.api import KubeApi
-from meshchaos.mesh.kube.safety import LeaseKeeper, check_owned, owned_selector
+from meshchaos.mesh.kube.safety import LeaseKeeper, check_owned, owned_selector, sweep_leftovers
 
 __all__ = ["KubeMesh"]
 
@@ -73,6 +73,7 @@ class KubeMesh:
         self._gateway_url = gateway_url.rstrip("/")
         self._closed = False
         self._killed: dict[str, set[str]] = {}  # pod -> its address, until restarted
+        self.swept: list[str] = []  # namespaces of crashed runs that create() deleted
         self._lease = LeaseKeeper(api, namespace).start() if owner else None
         if owner:
             atexit.register(self.close)  # also when Ctrl-C ends the interpreter
@@ -94,8 +95,10 @@ class KubeMesh:
         baseline: Sequence[Resource] = (),
         **options: Any,
     ) -> KubeMesh:
-        """Deploy the run's apps in ``meshchaos-<run>-<worker>``, own them, apply the
-        ``baseline`` Istio config; on any failure, delete the namespace again."""
+        """Sweep expired leftovers (:attr:`swept`), deploy the run's apps in
+        ``meshchaos-<run>-<worker>``, own them, apply the ``baseline`` Istio config; on any
+        failure, delete the namespace again."""
+        swept = sweep_leftovers(api)  # what crashed runs left, by their expired leases
         namespace = apps.namespace_name(run_id, worker)
         apps.deploy_apps(
             api, namespace, run_id, deadline=deadline, worker=worker, revision=revision,
@@ -109,6 +112,7 @@ class KubeMesh:
         except BaseException:
             apps.delete_namespace(api, namespace, deadline=DEFAULT_WAIT_S)
             raise
+        mesh.swept = swept
         try:
             if baseline:
                 mesh.apply(baseline)
