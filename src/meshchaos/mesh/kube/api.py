@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from meshchaos.errors import MeshError
-from meshchaos.mesh.kube.errors import KubeApiError, NotFound, from_api_exception
+from meshchaos.mesh.kube.errors import NotFound, from_api_exception
 from meshchaos.mesh.kube.kinds import KINDS, Kind, kind_of, object_ref
 
 __all__ = ["FIELD_MANAGER", "ExecResult", "KubeApi"]
@@ -317,7 +317,3 @@ def _exit_code(status: bytes, what: str, stderr: str) -> int:
     tail = f"; stderr: {stderr.strip()[-500:]}" if stderr.strip() else ""
     raise MeshError(f"{what}: {st.get('message') or st}{tail}")
 
-
-def ensure_api_error(exc: BaseException) -> bool:
-    """True for the errors a caller may retry (the server busy or unreachable)."""
-    return isinstance(exc, KubeApiError) and exc.code in (0, 429, 500, 502, 503, 504)
