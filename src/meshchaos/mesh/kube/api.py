@@ -316,4 +316,3 @@ def _exit_code(status: bytes, what: str, stderr: str) -> int:
                 return int(cause.get("message"))
     tail = f"; stderr: {stderr.strip()[-500:]}" if stderr.strip() else ""
     raise MeshError(f"{what}: {st.get('message') or st}{tail}")
-
