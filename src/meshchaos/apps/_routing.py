@@ -66,13 +66,24 @@ class Request:
     match_info: dict[str, str] = field(default_factory=dict)
 
     @property
+    def _origin_form(self) -> str:
+        # An absolute-form target (a client talking to us as to a proxy) has its
+        # path after the authority, as aiohttp reads it.
+        target = self.target
+        if target.startswith("/"):
+            return target
+        _, _, rest = target.partition("://")
+        slash = rest.find("/")
+        return rest[slash:] if slash >= 0 else "/"
+
+    @property
     def path(self) -> str:
-        return unquote(self.target.partition("?")[0])
+        return unquote(self._origin_form.partition("?")[0])
 
     @property
     def path_qs(self) -> str:
         """The decoded path and query, as aiohttp's ``path_qs`` gives them."""
-        path, sep, query = self.target.partition("?")
+        path, sep, query = self._origin_form.partition("?")
         return unquote(path) + (f"?{unquote(query)}" if sep else "")
 
     @property
