@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from meshchaos.apps import facts
+from meshchaos.apps._routing import Request
 
 RECORDS_MAX = 10_000
 
@@ -69,7 +70,7 @@ def service_base(env: Mapping[str, str], service: str) -> str:
     return f"http://{host}{suffix}:{port}"
 
 
-def copy_headers(request: web.Request, names: tuple[str, ...]) -> dict[str, str]:
+def copy_headers(request: Request, names: tuple[str, ...]) -> dict[str, str]:
     """The inbound headers among ``names`` that are present, for an outbound call."""
     inbound = request.headers
     return {name: inbound[name] for name in names if name in inbound}

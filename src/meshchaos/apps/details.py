@@ -7,11 +7,13 @@ local mesh has no internet, and no scenario depends on it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from aiohttp import web
-
-from meshchaos.apps import _common
 from meshchaos.apps._outbound import Outbound
+from meshchaos.apps._routing import Request, Response, Routes, json_response
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 
 def book_details(product_id: int) -> dict[str, object]:
@@ -29,23 +31,28 @@ def book_details(product_id: int) -> dict[str, object]:
     }
 
 
-async def _health(request: web.Request) -> web.Response:
-    return _common.json_response({"status": "Details is healthy"})
+async def _health(request: Request) -> Response:
+    return json_response({"status": "Details is healthy"})
 
 
-async def _details(request: web.Request) -> web.Response:
+async def _details(request: Request) -> Response:
     raw = request.match_info["id"]
     try:
         product_id = int(raw)
     except ValueError:
-        return _common.json_response({"error": "please provide numeric product id"}, 400)
-    return _common.json_response(book_details(product_id))
+        return json_response({"error": "please provide numeric product id"}, 400)
+    return json_response(book_details(product_id))
+
+
+def make_routes(env: Mapping[str, str], outbound: Outbound) -> Routes:
+    """The details app. ``outbound`` is unused (v1 calls nothing) but kept for a uniform API."""
+    del env, outbound
+    routes = Routes()
+    routes.get("/health", _health)
+    routes.get("/details/{id}", _details)
+    return routes
 
 
 def make_app(env: Mapping[str, str], outbound: Outbound) -> web.Application:
-    """The details app. ``outbound`` is unused (v1 calls nothing) but kept for a uniform API."""
-    del env, outbound
-    app = _common.new_app()
-    app.router.add_get("/health", _health)
-    app.router.add_get("/details/{id}", _details)
-    return app
+    """:func:`make_routes` as an ``aiohttp.web`` application."""
+    return make_routes(env, outbound).to_aiohttp()

@@ -15,16 +15,27 @@ list of values. Endpoints: ``/``, ``/get``, ``/headers``, ``/ip``, ``/anything[/
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
 from collections.abc import Mapping
-
-from aiohttp import web
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
 
 from meshchaos.apps import _common
 from meshchaos.apps._outbound import Outbound
+from meshchaos.apps._routing import HTML, Request, Response, Routes, json_response
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 MAX_DELAY_S = 10.0
+_INDEX = (
+    b"<!DOCTYPE html>\n<html><head><title>httpbin</title></head><body>\n"
+    b"<h1>httpbin (meshchaos)</h1>\n<p>A go-httpbin compatible subset: "
+    b"/get /headers /ip /anything /status/{codes} /delay/{seconds}</p>\n"
+    b"</body></html>\n"
+)
 _DURATION = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(ms|s)?$")
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
@@ -63,30 +74,30 @@ def parse_delay(text: str) -> float:
     return value / 1000.0 if match.group(2) == "ms" else value
 
 
-def _headers(request: web.Request) -> dict[str, list[str]]:
+def _headers(request: Request) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
-    for name, value in request.headers.items():
+    for name, value in request.headers.items:
         out.setdefault(canonical_header(name), []).append(value)
     out["Host"] = [request.host]
     return out
 
 
-def _origin(request: web.Request) -> str:
+def _origin(request: Request) -> str:
     forwarded = request.headers.get("X-Forwarded-For")
     if forwarded:
         return forwarded.split(",")[0].strip()
     return request.remote or ""
 
 
-def _args(request: web.Request) -> dict[str, list[str]]:
+def _args(request: Request) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
-    for key, value in request.query.items():
+    for key, value in request.query:
         out.setdefault(key, []).append(value)
     return out
 
 
-def _echo(request: web.Request) -> dict[str, object]:
-    scheme = request.headers.get("X-Forwarded-Proto") or request.scheme
+def _echo(request: Request) -> dict[str, object]:
+    scheme = request.headers.get("X-Forwarded-Proto") or "http"
     return {
         "args": _args(request),
         "headers": _headers(request),
@@ -100,48 +111,40 @@ class _Httpbin:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
 
-    async def index(self, request: web.Request) -> web.Response:
-        return web.Response(
-            text=(
-                "<!DOCTYPE html>\n<html><head><title>httpbin</title></head><body>\n"
-                "<h1>httpbin (meshchaos)</h1>\n<p>A go-httpbin compatible subset: "
-                "/get /headers /ip /anything /status/{codes} /delay/{seconds}</p>\n"
-                "</body></html>\n"
-            ),
-            content_type="text/html",
-        )
+    async def index(self, request: Request) -> Response:
+        return Response(200, _INDEX, HTML)
 
-    async def get(self, request: web.Request) -> web.Response:
-        return _common.json_response(_echo(request))
+    async def get(self, request: Request) -> Response:
+        return json_response(_echo(request))
 
-    async def headers(self, request: web.Request) -> web.Response:
-        return _common.json_response({"headers": _headers(request)})
+    async def headers(self, request: Request) -> Response:
+        return json_response({"headers": _headers(request)})
 
-    async def ip(self, request: web.Request) -> web.Response:
-        return _common.json_response({"origin": _origin(request)})
+    async def ip(self, request: Request) -> Response:
+        return json_response({"origin": _origin(request)})
 
-    async def anything(self, request: web.Request) -> web.Response:
+    async def anything(self, request: Request) -> Response:
         body = _echo(request)
-        data = await request.read()
+        data = request.body
         text = data.decode("utf-8", errors="replace")
         json_body: object = None
         if data and request.content_type == "application/json":
             try:
-                json_body = await request.json()
+                json_body = json.loads(data)
             except ValueError:
                 json_body = None
         form: dict[str, list[str]] = {}
         if request.content_type == "application/x-www-form-urlencoded":
-            for key, value in (await request.post()).items():
-                form.setdefault(key, []).append(str(value))
+            for key, value in parse_qsl(text, keep_blank_values=True):
+                form.setdefault(key, []).append(value)
         body.update({"data": text, "files": {}, "form": form, "json": json_body})
-        return _common.json_response(body)
+        return json_response(body)
 
-    async def status(self, request: web.Request) -> web.Response:
+    async def status(self, request: Request) -> Response:
         try:
             choices = parse_status_choices(request.match_info["codes"])
         except ValueError:
-            return _common.json_response(
+            return json_response(
                 {"status_code": 400, "error": "Bad Request", "detail": "invalid status code"},
                 400,
             )
@@ -150,53 +153,60 @@ class _Httpbin:
         else:
             codes, weights = zip(*choices, strict=True)
             code = self.rng.choices(codes, weights=weights)[0]
-        response = web.Response(status=code)
+        response = Response(code)
         if 300 <= code < 400 and code not in (304, 305):
-            response.headers["Location"] = "/redirect/1"
+            response.headers.append(("Location", "/redirect/1"))
         return response
 
-    async def delay(self, request: web.Request) -> web.Response:
+    async def delay(self, request: Request) -> Response:
         try:
             seconds = parse_delay(request.match_info["delay"])
         except ValueError:
-            return _common.json_response(
+            return json_response(
                 {"status_code": 400, "error": "Bad Request", "detail": "invalid duration"}, 400
             )
         if seconds > MAX_DELAY_S:
-            return _common.json_response(
+            return json_response(
                 {"status_code": 400, "error": "Bad Request", "detail": "duration too long"}, 400
             )
         await asyncio.sleep(seconds)
-        return _common.json_response(_echo(request))
+        return json_response(_echo(request))
 
 
-def _fail_all(code: int) -> web.Application:
-    async def fail(request: web.Request) -> web.Response:
-        return web.Response(status=code)
+def _fail_all(code: int) -> Routes:
+    async def fail(request: Request) -> Response:
+        return Response(code)
 
-    app = _common.new_app()
-    app.router.add_route("*", "/{tail:.*}", fail)
-    return app
+    routes = Routes()
+    routes.add("*", "/{tail:.*}", fail)
+    return routes
 
 
-def make_app(
+def make_routes(
     env: Mapping[str, str], outbound: Outbound, *, rng: random.Random | None = None
-) -> web.Application:
+) -> Routes:
     """The httpbin app; ``rng`` (default: seeded from ``MESHCHAOS_SEED``) drives /status."""
     del outbound  # httpbin calls nothing
     fail_all = env.get("HTTPBIN_FAIL_ALL")
     if fail_all:
         return _fail_all(int(fail_all))
     state = _Httpbin(rng or _common.make_rng(env))
-    app = _common.new_app()
-    add = app.router.add_get
+    routes = Routes()
+    add = routes.get
     add("/", state.index)
     add("/get", state.get)
     add("/headers", state.headers)
     add("/ip", state.ip)
     # go-httpbin answers /status for every method.
-    app.router.add_route("*", "/status/{codes}", state.status)
+    routes.add("*", "/status/{codes}", state.status)
     add("/delay/{delay}", state.delay)
-    app.router.add_route("*", "/anything", state.anything)
-    app.router.add_route("*", "/anything/{tail:.*}", state.anything)
-    return app
+    routes.add("*", "/anything", state.anything)
+    routes.add("*", "/anything/{tail:.*}", state.anything)
+    return routes
+
+
+def make_app(
+    env: Mapping[str, str], outbound: Outbound, *, rng: random.Random | None = None
+) -> web.Application:
+    """:func:`make_routes` as an ``aiohttp.web`` application."""
+    return make_routes(env, outbound, rng=rng).to_aiohttp()

@@ -8,16 +8,28 @@ python-requests' ``timeout=3.0`` does. ``/productpage`` always answers 200.
 
 from __future__ import annotations
 
+import mimetypes
 import re
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-from aiohttp import web
+from typing import TYPE_CHECKING, Any
 
 from meshchaos.apps import _common, _pages, _session, facts
 from meshchaos.apps._outbound import Outbound, Reply
+from meshchaos.apps._routing import (
+    HTML,
+    TEXT,
+    Request,
+    Response,
+    Routes,
+    json_response,
+    not_found,
+    text,
+)
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 CLIENT_TIMEOUT_S = facts.PRODUCTPAGE_TIMEOUT_S
 REVIEWS_ATTEMPTS = facts.PRODUCTPAGE_REVIEWS_ATTEMPTS
@@ -49,9 +61,11 @@ _COPIED = tuple(h for h in facts.PRODUCTPAGE.propagate if not h.startswith("x-b3
 _TRACE_ID = re.compile(r"^([0-9a-f]{32}|[0-9a-f]{16})$")
 _SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
 _SAMPLED = frozenset({"1", "True", "true", "d"})
+# What aiohttp's del_cookie(COOKIE, path="/") sent before.
+_DELETED_COOKIE = f'{_session.COOKIE}=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/'
 
 
-def _b3_headers(request: web.Request) -> dict[str, str]:
+def _b3_headers(request: Request) -> dict[str, str]:
     # Bookinfo extracts B3 with OpenTelemetry's B3MultiFormat and injects it again:
     # same trace and span ids (trace id padded to 32 hex), x-b3-sampled 1/0, and
     # nothing at all when the inbound ids are missing or malformed.
@@ -77,12 +91,13 @@ class _ProductPage:
         self.flood_factor = int(env.get("FLOOD_FACTOR") or 0)
         self.base = {name: _common.service_base(env, name) for name in SORRY}
         self.results: Counter[tuple[str, int]] = Counter()
+        self.static_files = _static_files()
 
     # -- backend calls ------------------------------------------------------
-    def forward_headers(self, request: web.Request) -> dict[str, str]:
+    def forward_headers(self, request: Request) -> dict[str, str]:
         """The headers sent to details, reviews and ratings for ``request``."""
         headers = _b3_headers(request)
-        user = _session.decode(request.cookies.get(_session.COOKIE))
+        user = _session.decode(request.cookie(_session.COOKIE))
         if user:
             headers["end-user"] = user
         headers.update(_common.copy_headers(request, _COPIED))
@@ -122,32 +137,33 @@ class _ProductPage:
         return self._outcome("ratings", await self._get("ratings", product_id, headers))
 
     # -- handlers -----------------------------------------------------------
-    async def index(self, request: web.Request) -> web.Response:
+    async def index(self, request: Request) -> Response:
         tree = [
             ("productpage", "details, reviews"),
             ("details", ""),
             ("reviews", "ratings"),
             ("ratings", ""),
         ]
-        return web.Response(text=_pages.landing(tree), content_type="text/html")
+        return text(_pages.landing(tree), content_type=HTML)
 
-    async def health(self, request: web.Request) -> web.Response:
-        return web.Response(text="Product page is healthy")
+    async def health(self, request: Request) -> Response:
+        return text("Product page is healthy")
 
-    async def login(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        user = form.get("username")
+    async def login(self, request: Request) -> Response:
+        user = request.form().get("username")
         response = _redirect(request)
-        if isinstance(user, str) and user:
-            response.set_cookie(_session.COOKIE, _session.encode(user), path="/", httponly=True)
+        if user:
+            # What aiohttp's set_cookie(COOKIE, value, path="/", httponly=True) sent before.
+            cookie = f"{_session.COOKIE}={_session.encode(user)}; HttpOnly; Path=/"
+            response.headers.append(("Set-Cookie", cookie))
         return response
 
-    async def logout(self, request: web.Request) -> web.Response:
+    async def logout(self, request: Request) -> Response:
         response = _redirect(request)
-        response.del_cookie(_session.COOKIE, path="/")
+        response.headers.append(("Set-Cookie", _DELETED_COOKIE))
         return response
 
-    async def page(self, request: web.Request) -> web.Response:
+    async def page(self, request: Request) -> Response:
         product_id = 0  # hard-coded, as in Bookinfo
         headers = self.forward_headers(request)
         details_status, details = await self.details(product_id, headers)
@@ -157,31 +173,31 @@ class _ProductPage:
             await self.reviews(product_id, headers)
         reviews_status, reviews = await self.reviews(product_id, headers)
         html = _pages.product_page(
-            user=_session.decode(request.cookies.get(_session.COOKIE)) or "",
+            user=_session.decode(request.cookie(_session.COOKIE)) or "",
             product=PRODUCTS[product_id],
             details_status=details_status,
             details=details if isinstance(details, dict) else {},
             reviews_status=reviews_status,
             reviews=reviews if isinstance(reviews, dict) else {},
         )
-        return web.Response(text=html, content_type="text/html")
+        return text(html, content_type=HTML)
 
-    async def api_products(self, request: web.Request) -> web.Response:
-        return _common.json_response(PRODUCTS)
+    async def api_products(self, request: Request) -> Response:
+        return json_response(PRODUCTS)
 
-    async def api_details(self, request: web.Request) -> web.Response:
+    async def api_details(self, request: Request) -> Response:
         status, body = await self.details(request.match_info["id"], self.forward_headers(request))
-        return _common.json_response(body, status)
+        return json_response(body, status)
 
-    async def api_reviews(self, request: web.Request) -> web.Response:
+    async def api_reviews(self, request: Request) -> Response:
         status, body = await self.reviews(request.match_info["id"], self.forward_headers(request))
-        return _common.json_response(body, status)
+        return json_response(body, status)
 
-    async def api_ratings(self, request: web.Request) -> web.Response:
+    async def api_ratings(self, request: Request) -> Response:
         status, body = await self.ratings(request.match_info["id"], self.forward_headers(request))
-        return _common.json_response(body, status)
+        return json_response(body, status)
 
-    async def metrics(self, request: web.Request) -> web.Response:
+    async def metrics(self, request: Request) -> Response:
         # prometheus_client's exposition of Counter('request_result', ...).
         lines = [
             "# HELP request_result_total Results of requests",
@@ -192,27 +208,42 @@ class _ProductPage:
                 f'request_result_total{{destination_app="{app}",response_code="{code}"}} '
                 f"{float(count)}"
             )
-        return web.Response(
-            text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8"
-        )
+        return text("\n".join(lines) + "\n", content_type=TEXT)
+
+    async def static(self, request: Request) -> Response:
+        # Only the files of STATIC_DIR itself, read once (they ship with the package).
+        name = request.match_info["name"]
+        if name not in self.static_files:
+            return not_found()
+        content_type, data = self.static_files[name]
+        return Response(200, data, content_type)
 
 
-def _redirect(request: web.Request) -> web.Response:
+def _static_files() -> dict[str, tuple[str, bytes]]:
+    out: dict[str, tuple[str, bytes]] = {}
+    for path in STATIC_DIR.iterdir():
+        if path.is_file():
+            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            out[path.name] = (content_type, path.read_bytes())
+    return out
+
+
+def _redirect(request: Request) -> Response:
     # Flask redirects to the Referer; without one we go to the product page
     # (Bookinfo's behaviour there is unconfirmed, see docs/BOOKINFO.md).
     target = request.headers.get("Referer") or "/productpage"
-    return web.Response(status=302, headers={"Location": target})
+    return Response(302, headers=[("Location", target)])
 
 
-def make_app(env: Mapping[str, str], outbound: Outbound) -> web.Application:
+def make_routes(env: Mapping[str, str], outbound: Outbound) -> Routes:
     """The productpage app (reads the docs/BOOKINFO.md §1 env vars and ``FLOOD_FACTOR``)."""
     state = _ProductPage(env, outbound)
-    app = _common.new_app()
-    add = app.router.add_get
+    routes = Routes()
+    add = routes.get
     add("/", state.index)
     add("/index.html", state.index)
     add("/health", state.health)
-    app.router.add_post("/login", state.login)
+    routes.add("POST", "/login", state.login)
     add("/logout", state.logout)
     add("/productpage", state.page)
     add("/api/v1/products", state.api_products)
@@ -220,5 +251,10 @@ def make_app(env: Mapping[str, str], outbound: Outbound) -> web.Application:
     add("/api/v1/products/{id}/reviews", state.api_reviews)
     add("/api/v1/products/{id}/ratings", state.api_ratings)
     add("/metrics", state.metrics)
-    app.router.add_static("/static", STATIC_DIR)
-    return app
+    add("/static/{name}", state.static)
+    return routes
+
+
+def make_app(env: Mapping[str, str], outbound: Outbound) -> web.Application:
+    """:func:`make_routes` as an ``aiohttp.web`` application."""
+    return make_routes(env, outbound).to_aiohttp()

@@ -22,11 +22,14 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping
-
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from meshchaos.apps import _common, facts
 from meshchaos.apps._outbound import Outbound
+from meshchaos.apps._routing import Request, Response, Routes, json_response
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 DEFAULT_RATINGS: dict[str, object] = {"Reviewer1": 5, "Reviewer2": 4}
 DELAY_S = facts.RATINGS_DELAY_S
@@ -72,42 +75,55 @@ class _Ratings:
     def _ratings(self, product_id: int) -> dict[str, object]:
         return self.stored.get(product_id) or {"id": product_id, "ratings": DEFAULT_RATINGS}
 
-    async def health(self, request: web.Request) -> web.Response:
+    async def health(self, request: Request) -> Response:
         # Only v-unhealthy ties health to the flag; v-unavailable stays healthy.
         if self.version == "v-unhealthy" and self._flipped():
-            return _common.json_response({"status": "Ratings is not healthy"}, 500)
-        return _common.json_response({"status": "Ratings is healthy"})
+            return json_response({"status": "Ratings is not healthy"}, 500)
+        return json_response({"status": "Ratings is healthy"})
 
-    async def get(self, request: web.Request) -> web.Response:
+    async def get(self, request: Request) -> Response:
         product_id = _parse_id(request.match_info["id"])
         if product_id is None:
-            return _common.json_response({"error": "please provide numeric product ID"}, 400)
+            return json_response({"error": "please provide numeric product ID"}, 400)
         if self.version == "v2":
-            return _common.json_response({"error": "could not connect to ratings database"}, 500)
+            return json_response({"error": "could not connect to ratings database"}, 500)
         if self.version == "v-faulty" and self.rng.random() <= facts.RATINGS_FAULTY_SHARE:
-            return _common.json_response(
-                {"error": "Service unavailable"}, facts.RATINGS_FAULTY_STATUS
-            )
+            return json_response({"error": "Service unavailable"}, facts.RATINGS_FAULTY_STATUS)
         if self.version == "v-delayed" and self.rng.random() <= facts.RATINGS_DELAYED_SHARE:
             await asyncio.sleep(self.delay)
         if self._flipped():
-            return _common.json_response({"error": "Service unavailable"}, 503)
-        return _common.json_response(self._ratings(product_id))
+            return json_response({"error": "Service unavailable"}, 503)
+        return json_response(self._ratings(product_id))
 
-    async def post(self, request: web.Request) -> web.Response:
+    async def post(self, request: Request) -> Response:
         product_id = _parse_id(request.match_info["id"])
         if product_id is None:
-            return _common.json_response({"error": "please provide numeric product ID"}, 400)
+            return json_response({"error": "please provide numeric product ID"}, 400)
         try:
-            ratings = json.loads(await request.read())
+            ratings = json.loads(request.body)
         except ValueError:
-            return _common.json_response({"error": "please provide valid ratings JSON"}, 400)
+            return json_response({"error": "please provide valid ratings JSON"}, 400)
         if self.version == "v2":
-            return _common.json_response(
-                {"error": "Post not implemented for database backed ratings"}, 501
-            )
+            return json_response({"error": "Post not implemented for database backed ratings"}, 501)
         self.stored[product_id] = {"id": product_id, "ratings": ratings}
-        return _common.json_response(self._ratings(product_id))
+        return json_response(self._ratings(product_id))
+
+
+def make_routes(
+    env: Mapping[str, str],
+    outbound: Outbound,
+    *,
+    rng: random.Random | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Routes:
+    """The ratings app. ``rng`` and ``clock`` are injectable for deterministic tests."""
+    del outbound  # ratings calls nothing
+    state = _Ratings(env, rng or _common.make_rng(env), clock)
+    routes = Routes()
+    routes.get("/health", state.health)
+    routes.get("/ratings/{id:[^/]*}", state.get)
+    routes.add("POST", "/ratings/{id:[^/]*}", state.post)
+    return routes
 
 
 def make_app(
@@ -117,11 +133,5 @@ def make_app(
     rng: random.Random | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> web.Application:
-    """The ratings app. ``rng`` and ``clock`` are injectable for deterministic tests."""
-    del outbound  # ratings calls nothing
-    state = _Ratings(env, rng or _common.make_rng(env), clock)
-    app = _common.new_app()
-    app.router.add_get("/health", state.health)
-    app.router.add_get("/ratings/{id:[^/]*}", state.get)
-    app.router.add_post("/ratings/{id:[^/]*}", state.post)
-    return app
+    """:func:`make_routes` as an ``aiohttp.web`` application."""
+    return make_routes(env, outbound, rng=rng, clock=clock).to_aiohttp()

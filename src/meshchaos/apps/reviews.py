@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from meshchaos.apps import _common, facts
 from meshchaos.apps._outbound import Outbound
+from meshchaos.apps._routing import JSON, Request, Response, Routes, not_found
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 RATINGS_UNAVAILABLE = "Ratings service is currently unavailable"
 REVIEWS = (
@@ -29,6 +32,9 @@ REVIEWS = (
 )
 
 
+# What aiohttp's Response(text=..., content_type="application/json") sent before.
+_JSON_UTF8 = f"{JSON}; charset=utf-8"
+
 # The ratings client timeout in seconds: 10 s for black stars, 2.5 s otherwise.
 ratings_timeout = facts.reviews_ratings_timeout
 
@@ -43,13 +49,11 @@ class _Reviews:
         self.podname = env.get("HOSTNAME", "")
         self.clustername = env.get("CLUSTER_NAME") or "null"
 
-    async def health(self, request: web.Request) -> web.Response:
+    async def health(self, request: Request) -> Response:
         # The Java service answers with a space after the colon.
-        return web.Response(
-            text='{"status": "Reviews is healthy"}', content_type="application/json"
-        )
+        return Response(200, b'{"status": "Reviews is healthy"}', _JSON_UTF8)
 
-    async def _stars(self, request: web.Request, product_id: int) -> dict[str, int]:
+    async def _stars(self, request: Request, product_id: int) -> dict[str, int]:
         headers = _common.copy_headers(request, facts.REVIEWS.propagate)
         headers.setdefault("accept", "application/json")
         reply = await self.outbound.get(
@@ -63,12 +67,12 @@ class _Reviews:
         except (ValueError, KeyError, TypeError):
             return {}
 
-    async def reviews(self, request: web.Request) -> web.Response:
+    async def reviews(self, request: Request) -> Response:
         try:
             product_id = int(request.match_info["id"])
         except ValueError:
             # JAX-RS cannot bind a non-integer path parameter: no such resource.
-            raise web.HTTPNotFound() from None
+            return not_found()
         stars = await self._stars(request, product_id) if self.ratings_enabled else {}
         reviews: list[dict[str, object]] = []
         for reviewer, text in REVIEWS:
@@ -85,13 +89,18 @@ class _Reviews:
             "clustername": self.clustername,
             "reviews": reviews,
         }
-        return web.Response(text=json.dumps(body), content_type="application/json")
+        return Response(200, json.dumps(body).encode(), _JSON_UTF8)
+
+
+def make_routes(env: Mapping[str, str], outbound: Outbound) -> Routes:
+    """The reviews app; ``ENABLE_RATINGS`` and ``STAR_COLOR`` pick v1, v2 or v3."""
+    state = _Reviews(env, outbound)
+    routes = Routes()
+    routes.get("/health", state.health)
+    routes.get("/reviews/{id}", state.reviews)
+    return routes
 
 
 def make_app(env: Mapping[str, str], outbound: Outbound) -> web.Application:
-    """The reviews app; ``ENABLE_RATINGS`` and ``STAR_COLOR`` pick v1, v2 or v3."""
-    state = _Reviews(env, outbound)
-    app = _common.new_app()
-    app.router.add_get("/health", state.health)
-    app.router.add_get("/reviews/{id}", state.reviews)
-    return app
+    """:func:`make_routes` as an ``aiohttp.web`` application."""
+    return make_routes(env, outbound).to_aiohttp()
