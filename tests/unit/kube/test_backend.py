@@ -47,6 +47,10 @@ class FakeMesh:
     kw: dict[str, Any]
     log: list[Any]
     backend: str = "kind"
+    startup: Any = None
+
+    def apply(self, resources: list[Any]) -> None:
+        self.log.append(("mesh.apply", resources))
 
     def close(self) -> None:
         self.log.append("mesh.close")
@@ -81,7 +85,7 @@ class Parts:
             self.log.append(("sweep_leftovers", api))
             return []
 
-        def delete_namespace(api: Any, namespace: str) -> None:
+        def delete_namespace(api: Any, namespace: str, *, deadline: float) -> None:
             self.log.append(("delete_namespace", namespace))
 
         def write_handle(state_dir: Path, data: dict[str, Any]) -> None:
@@ -101,6 +105,7 @@ class Parts:
             write_handle=write_handle,
             read_handle=read_handle,
             make_down=lambda **kw: ("Down", kw),
+            baseline=lambda: ["bookinfo-gateway", "destination-rules"],
         )
 
 
@@ -321,6 +326,7 @@ def test_kind_cold_start_then_close_runs_exactly_this(tmp_path: Path) -> None:
             "r1",
             {"owner": True, "backend": "kind", "gateway_host": None},
         ),
+        ("mesh.apply", ["bookinfo-gateway", "destination-rules"]),
         ("write_handle", tmp_path),
     ]
     assert parts.handles[tmp_path] == {

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import re
+import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from meshchaos.errors import BackendUnavailable, MeshError
-from meshchaos.mesh.base import Mesh
+from meshchaos.mesh.base import Mesh, Startup
 from meshchaos.mesh.kube._kubectl import Deadline, Kube
 from meshchaos.mesh.kube._runner import Runner, SubprocessRunner
 from meshchaos.mesh.kube.existing import check_context, find_gateway_url, private_kubeconfig
@@ -47,6 +47,15 @@ __all__ = ["ClusterBackend", "KindBackend", "KubeParts", "namespace_for"]
 
 KUBECONFIG_FILE = "kubeconfig"
 HANDLE_FILE = "mesh.json"
+# Deleting a namespace waits for its pods to go (finalizers, grace periods).
+DELETE_DEADLINE_S = 180.0
+
+
+def _baseline() -> list[Any]:
+    from meshchaos.istio.parse import load_files
+    from meshchaos.manifests import baseline_paths
+
+    return list(load_files(baseline_paths()))
 
 
 @dataclass(frozen=True)
@@ -58,11 +67,12 @@ class KubeParts:
     deploy_apps: Callable[..., None]  # (api, namespace, run_id, *, deadline, worker, ...)
     kube_mesh: Callable[..., Mesh]  # KubeMesh(api, namespace, gateway_url, run_id, istio, ...)
     sweep_leftovers: Callable[[Any], list[str]]  # (api) -> what was removed
-    delete_namespace: Callable[[Any, str], None]  # (api, namespace)
+    delete_namespace: Callable[..., object]  # (api, namespace, *, deadline)
     agent_files: Callable[[], dict[str, str]]  # file name -> source, for the ConfigMap
     write_handle: Callable[[Path, dict[str, Any]], None]
     read_handle: Callable[[Path], dict[str, Any] | None]  # None: no handle there
     make_down: Callable[..., Any]  # meshchaos.mesh.registry.Down(found=...)
+    baseline: Callable[[], list[Any]] = _baseline  # the Istio config in force from the start
 
 
 def real_parts() -> KubeParts:
@@ -90,6 +100,7 @@ def real_parts() -> KubeParts:
         sweep_leftovers=attr("meshchaos.mesh.kube.safety", "sweep_leftovers"),
         delete_namespace=attr("meshchaos.mesh.kube.apps", "delete_namespace"),
         agent_files=attr("meshchaos.load.agent", "agent_files"),
+        baseline=_baseline,
         write_handle=write_handle,
         read_handle=read_handle,
         make_down=attr("meshchaos.mesh.registry", "Down"),
@@ -97,10 +108,12 @@ def real_parts() -> KubeParts:
 
 
 def namespace_for(run_id: str, worker: str) -> str:
-    """``meshchaos-<run id>-<worker>`` as a valid namespace name (DNS label, <= 63)."""
-    raw = f"meshchaos-{run_id}-{worker}".lower()
-    name = re.sub(r"[^a-z0-9-]+", "-", raw).strip("-")
-    return name[:63].rstrip("-")
+    """``meshchaos-<run id>-<worker>`` as a valid namespace name (DNS label, <= 63): the
+    apps' own rule (:func:`meshchaos.mesh.kube.apps.namespace_name`), so the backend and
+    the mesh it hands over to never disagree on the name."""
+    from meshchaos.mesh.kube.apps import namespace_name
+
+    return namespace_name(run_id, worker)
 
 
 class _KubeBackend:
@@ -144,10 +157,15 @@ class _KubeBackend:
         undo: list[Callable[[], None]],
     ) -> Mesh:
         p = self.parts
+        started = time.monotonic()
         api = p.kube_api(kube.kubeconfig, kube.context)
-        p.sweep_leftovers(api)
+        swept = p.sweep_leftovers(api)
         namespace = namespace_for(options.run_id, options.worker)
-        undo.append(lambda: p.delete_namespace(api, namespace))
+
+        def delete_ns() -> None:
+            p.delete_namespace(api, namespace, deadline=DELETE_DEADLINE_S)
+
+        undo.append(delete_ns)
         p.deploy_apps(
             api,
             namespace,
@@ -167,6 +185,12 @@ class _KubeBackend:
             backend=self.name,
             gateway_host=gateway_host,
         )
+        undo.append(mesh.close)  # its own namespace delete; the one above then finds none
+        # The same starting config as the local mesh: Bookinfo's gateway and the
+        # DestinationRules with version subsets, in force before any scenario.
+        mesh.apply(p.baseline())
+        notes = [f"swept namespace {ns}, left by a crashed run" for ns in swept or ()]
+        mesh.startup = Startup(time.monotonic() - started, (*info.warnings, *notes))
         data = {
             "cluster": cluster.name if cluster else None,
             "kubeconfig": str(kube.kubeconfig),
@@ -218,7 +242,9 @@ class _KubeBackend:
         kubeconfig, context = Path(bd["kubeconfig"]), str(bd["context"])
         errors: list[str] = []
         try:
-            p.delete_namespace(p.kube_api(kubeconfig, context), str(bd["namespace"]))
+            p.delete_namespace(
+                p.kube_api(kubeconfig, context), str(bd["namespace"]), deadline=DELETE_DEADLINE_S
+            )
         except MeshError as exc:
             errors.append(str(exc))
         if bd.get("cluster") and bd.get("delete_cluster"):

@@ -52,7 +52,7 @@ def gateway_load(
         raise MeshError(f"refusing load to {target}: not the gateway {gateway_url}")
     headers = {**plan.headers, **({"Host": gateway_host} if gateway_host else {})}
     run = dataclasses.replace(plan, headers=headers, triggers=tuple(triggers) or plan.triggers)
-    return run_load(LoadTarget(target), run, classifier_for_url(target))
+    return run_load(LoadTarget(target), run, classifier_for_url(target), allowed=(gateway_url,))
 
 
 def agent_plan(plan: LoadPlan, url: str) -> dict[str, Any]:
