@@ -77,3 +77,24 @@ def test_junit_properties_name_the_plan_and_each_failed_check() -> None:
         "share of status:503: expected 0.100 | observed 0.300 (90/300) | "
         "99.98% CI [0.21, 0.40] | p 1.2e-09"
     )
+
+
+def test_mesh_facts_gathers_the_workers_versions_and_keeps_a_disagreement(tmp_path: Path) -> None:
+    from meshchaos.pytest_plugin._record import mesh_facts
+    from meshchaos.report.record import write_json
+
+    assert mesh_facts(tmp_path) == {
+        "versions": {"envoy": None, "istio": None},
+        "settings": {},
+        "warnings": [],
+    }
+    facts = {"versions": {"istio": "1.30.5"}, "settings": {"mtls_mode": "STRICT"}}
+    write_json(tmp_path / "mesh" / "gw0.json", {**facts, "warnings": ["w1"]})
+    write_json(
+        tmp_path / "mesh" / "gw1.json",
+        {**facts, "versions": {"istio": "1.30.4"}, "warnings": ["w1", "w2"]},
+    )
+    got = mesh_facts(tmp_path)
+    assert got["versions"] == {"envoy": None, "istio": "1.30.4 | 1.30.5"}
+    assert got["settings"] == {"mtls_mode": "STRICT"}
+    assert got["warnings"] == ["w1", "w2"]

@@ -6,10 +6,10 @@ embedded local mesh and on a Kubernetes cluster with Istio.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from meshchaos.istio.model import Resource
 
@@ -86,6 +86,11 @@ class Startup:
 
     ready_seconds: float  # from the call to the first 200 /productpage through the gateway
     warnings: tuple[str, ...] = ()  # what the backend found but can live with, one line each
+    # What the run record keeps of the mesh: versions ("envoy", "istio") and the
+    # mesh-wide settings that change outcomes (kube: Istio's retry policy, outbound
+    # traffic policy, mTLS mode), so two runs can tell whether they are comparable.
+    versions: Mapping[str, str | None] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

