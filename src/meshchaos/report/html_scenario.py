@@ -189,7 +189,14 @@ def scenario_view(
     prediction = record.get("prediction") or {}
     view["reasoning"] = list(prediction.get("reasoning", []))
     view["policy_texts"] = [(p.get("name"), p.get("text", "")) for p in record.get("policies", [])]
-    view["request"] = record.get("request") or {}
+    view["request"] = {
+        "method": "GET",
+        "host": "",
+        "path": "",
+        "source": "gateway",
+        "user": None,
+        **(record.get("request") or {}),
+    }
     view["sizing"] = record.get("sizing") or {}
     view["failure"] = record.get("failure")
     view["history"] = history or {}
