@@ -132,8 +132,8 @@ def build_graph(
     """The graph of the hops a request of ``request`` (the record's request class) takes,
     with the observed ``classes`` (counts per outcome class over the scenario's loads);
     None when the request's host is not in the topology."""
-    from meshchaos.outcomes import Bookinfo
     from meshchaos.oracle.topology import BOOKINFO
+    from meshchaos.outcomes import Bookinfo
 
     topology = BOOKINFO
     if not request or request.get("host") not in topology.services:
@@ -156,7 +156,7 @@ def build_graph(
             for callee in _calls(topology, service, v, path):
                 edge = topology.edge(service, v, callee)
                 frontier.append((callee, edge.path if edge else "/", service, depth + 1))
-    for (svc, subset, _) in facts.mirrors:
+    for svc, subset, _ in facts.mirrors:
         if svc in boxes and subset:
             boxes[svc].mirrored.add(subset)
             if subset not in boxes[svc].versions:

@@ -96,7 +96,9 @@ def _route_to(facts: PolicyFacts, service: str, route: Any) -> None:
     if fault is not None and fault.delay is not None:
         facts.mark("delay", fault.delay.fixed_delay, service)
         delay = fault.delay.fixed_delay
-        share = fault.delay.percentage if fault.delay.percentage is not None else fault.delay.percent
+        share = (
+            fault.delay.percentage if fault.delay.percentage is not None else fault.delay.percent
+        )
         facts.badge(
             service, f"FI delay {seconds_text(delay or 0)} {_percent(share)}".replace("  ", " ")
         )

@@ -90,13 +90,15 @@ def class_colours(classes: Sequence[str]) -> dict[str, str]:
 
 @contextmanager
 def _figure(salt: str, height: float) -> Iterator[Figure]:
-    with matplotlib.rc_context({**_RC, "svg.hashsalt": salt}):
+    settings: Any = {**_RC, "svg.hashsalt": salt}
+    with matplotlib.rc_context(settings):
         yield Figure(figsize=(WIDTH_IN, height))
 
 
 def _svg(fig: Figure) -> str:
     buf = io.StringIO()
-    FigureCanvasSVG(fig).print_svg(buf, metadata={"Date": None, "Creator": None})
+    canvas: Any = FigureCanvasSVG(fig)  # print_svg is untyped in matplotlib's stubs
+    canvas.print_svg(buf, metadata={"Date": None, "Creator": None})
     return compact(buf.getvalue())
 
 
@@ -269,15 +271,24 @@ def timeline_svg(
         base = [0.0] * (len(counts) + 1)
         order = sorted(range(len(classes)), key=lambda j: is_failure_class(classes[j]))
         for j in order:
-            top = [b + (counts[i][j] if i < len(counts) else counts[-1][j]) for i, b in enumerate(base)]
+            top = [
+                b + (counts[i][j] if i < len(counts) else counts[-1][j]) for i, b in enumerate(base)
+            ]
             ax.fill_between(
                 ts, base, top, step="post", color=colours[classes[j]], lw=0, label=classes[j]
             )
             base = top
         for name, at in events:
             ax.axvline(at, color="#222", lw=0.8, ls="--")
-            ax.annotate(name, (at, 1), xycoords=("data", "axes fraction"), fontsize=6,
-                        rotation=90, va="top", ha="right")
+            ax.annotate(
+                name,
+                (at, 1),
+                xycoords=("data", "axes fraction"),
+                fontsize=6,
+                rotation=90,
+                va="top",
+                ha="right",
+            )
         ax.set_xlim(0, ts[-1] if len(ts) > 1 else 1)
         ax.set_ylim(0, max(base) * 1.08 if base and max(base) > 0 else 1)
         ax.set_xlabel(f"seconds since the load began (bins of {seconds_text(width)})", labelpad=1)

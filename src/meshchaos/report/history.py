@@ -63,7 +63,9 @@ def _main_error_share(loads: Sequence[Mapping[str, Any]]) -> float | None:
     return max(bad.values()) / n if bad else 0.0
 
 
-def history_line(run: Mapping[str, Any], scenarios: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def history_line(
+    run: Mapping[str, Any], scenarios: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
     """The history entry of a run (``run.json`` and its scenario records)."""
     entries = []
     for sid, rec in sorted(scenarios.items()):

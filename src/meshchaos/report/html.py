@@ -29,7 +29,7 @@ from meshchaos.report.html_scenario import (
 )
 from meshchaos.report.record import RunRecord, read_run
 
-__all__ = ["REPORT_FILE", "STRIP_RUNS", "render_report", "render_html"]
+__all__ = ["REPORT_FILE", "STRIP_RUNS", "render_html", "render_report"]
 
 REPORT_FILE = "report.html"
 STRIP_RUNS = 14  # runs in the status strip and sparklines
@@ -102,7 +102,9 @@ def _comparison_view(c: Any) -> dict[str, Any]:
         "alpha": c.thresholds.alpha,
         "flips": [(short_name(s.scenario), s.baseline_outcome, s.current_outcome) for s in flips],
         "rows": rows,
-        "not_comparable": [(short_name(s.scenario), s.reason) for s in c.scenarios if not s.comparable],
+        "not_comparable": [
+            (short_name(s.scenario), s.reason) for s in c.scenarios if not s.comparable
+        ],
         "verdicts": {s.scenario: str(s.verdict) for s in c.scenarios if s.comparable},
         "noise": [
             (name, f"{100 * shift:+.1f}%", f"{noise:.2f}")
@@ -213,4 +215,3 @@ def render_report(
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(target)
     return target
-

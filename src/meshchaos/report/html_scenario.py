@@ -76,9 +76,9 @@ def _share_rows(record: Mapping[str, Any], load: Mapping[str, Any]) -> list[Any]
     intervals = {}
     for c in _checks(record):
         name = str(c.get("name", ""))
-        if name.startswith("share of ") and c.get("interval_low") is not None:
-            if c.get("n") == n:
-                intervals[name.removeprefix("share of ")] = (c["interval_low"], c["interval_high"])
+        known = c.get("interval_low") is not None and c.get("n") == n
+        if name.startswith("share of ") and known:
+            intervals[name.removeprefix("share of ")] = (c["interval_low"], c["interval_high"])
     rows = []
     for outcome in [*predicted, *sorted(set(load["classes"]) - set(predicted))]:
         k = int(load["classes"].get(outcome, 0))
@@ -111,7 +111,9 @@ def _percentiles(load: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _load_view(record: Mapping[str, Any], load: Mapping[str, Any], salt: str, marks: Any) -> dict[str, Any]:
+def _load_view(
+    record: Mapping[str, Any], load: Mapping[str, Any], salt: str, marks: Any
+) -> dict[str, Any]:
     from meshchaos.report._plots import Band, ecdf_svg, shares_svg, timeline_svg
 
     view: dict[str, Any] = {"label": load["label"], "count": load["count"]}
@@ -163,7 +165,9 @@ def _counters(record: Mapping[str, Any]) -> list[dict[str, Any]]:
             exp = f"{float(expected[name]) * n:g} ({float(expected[name]):g} per request)"
         else:
             exp = ""
-        rows.append({"name": name, "expected": exp, "observed": "" if observed is None else observed})
+        rows.append(
+            {"name": name, "expected": exp, "observed": "" if observed is None else observed}
+        )
     return rows
 
 
