@@ -113,14 +113,19 @@ def _round(match: re.Match[str]) -> str:
 
 
 def compact(svg: str) -> str:
-    """An SVG document as an inline ``<svg>`` element: no prologue, metadata or comments,
-    coordinates rounded to 0.1 pt, no whitespace between tags."""
+    """An SVG document as an inline ``<svg>`` element: no prologue, metadata, comments or
+    unreferenced ids, coordinates rounded to 0.1 pt, no whitespace between tags."""
     svg = svg[svg.index("<svg") :]
     svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)
     svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)
     svg = _GEOMETRY.sub(
         lambda m: f'{m.group(1)}="{_NUMBER.sub(_round, " ".join(m.group(2).split()))}"', svg
     )
+    # matplotlib names every group (figure_1, axes_1, ...): the same ids in each figure,
+    # which collide once several are inlined. Keep only the ids something refers to
+    # (clip paths, markers), which the salt made unique.
+    used = set(re.findall(r'(?:url\(#|href="#)([^")]+)', svg))
+    svg = re.sub(r'\sid="([^"]+)"', lambda m: m.group(0) if m.group(1) in used else "", svg)
     return re.sub(r">\s+<", "><", svg).strip()
 
 
