@@ -7,10 +7,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from report_fakes import Spec, write_run
 
 from meshchaos.cli import main
 from meshchaos.report.html import render_report
-from tests.unit.report.report_fakes import Spec, write_run
 
 VOID = {"meta", "br", "hr", "img", "input", "link", "source", "wbr", "area", "col", "base"}
 
@@ -37,7 +37,7 @@ class Page(HTMLParser):
         if tag == "details":
             self.details.append(a)
             self.section_tags.append([])
-        if self.section_tags and "details" in self.stack + [tag]:
+        if self.section_tags and "details" in [*self.stack, tag]:
             cls = a.get("class") or ""
             self.section_tags[-1].append(f"{tag}.{cls}" if cls else tag)
         if tag not in VOID:
@@ -84,7 +84,8 @@ def test_the_report_is_well_formed_and_loads_nothing(run_dir: Path) -> None:
     assert page.stack == []
     assert page.loads == []
     text = path.read_text()
-    assert "<script>" in text and "<style>" in text
+    assert "<script>" in text
+    assert "<style>" in text
     assert not re.search(r"@import|url\((?!#)", text), "CSS must not load anything"
 
 
@@ -117,7 +118,8 @@ def test_each_scenario_section_has_its_plots_graph_and_policy(run_dir: Path) -> 
 
 def test_the_svgs_embed_no_fonts_and_have_distinct_ids(run_dir: Path) -> None:
     text = render_report(run_dir).read_text()
-    assert "@font-face" not in text and "<font" not in text
+    assert "@font-face" not in text
+    assert "<font" not in text
     ids = re.findall(r'\sid="([^"]+)"', text)
     assert len(ids) == len(set(ids)), "ids of inlined SVGs must not collide"
 
@@ -146,4 +148,5 @@ def test_the_cli_says_when_the_run_is_unusable(
 ) -> None:
     assert main(["report", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("meshchaos report: ") and err.count("\n") == 1
+    assert err.startswith("meshchaos report: ")
+    assert err.count("\n") == 1
