@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 MAX_ECDF_POINTS = 400
-WIDTH_IN = 4.6  # inches at 72 pt: about 330 px wide
+WIDTH_IN = 5.0  # inches at 72 pt: 360 px wide
 _RC: dict[str, Any] = {
     "svg.fonttype": "none",
     "path.simplify": True,
@@ -149,9 +149,9 @@ class ShareRow:
 def shares_svg(rows: Sequence[ShareRow], salt: str) -> str:
     """Predicted (hollow diamond, shaded bounds) against observed (dot, interval) shares."""
     colours = class_colours([r.outcome for r in rows])
-    height = 0.55 + 0.22 * max(1, len(rows))
+    height = 0.75 + 0.24 * max(1, len(rows))
     with _figure(salt, height) as fig:
-        ax = fig.add_axes((0.36, 0.55 / height * 0.62, 0.6, 1 - 0.62 / height))
+        ax = fig.add_axes((0.34, 0.42 / height, 0.6, 1 - 0.55 / height))
         for i, r in enumerate(rows):
             y = len(rows) - 1 - i
             colour = colours[r.outcome]
@@ -230,7 +230,7 @@ def ecdf_svg(
         mid = math.sqrt(lo * hi)
         lo, hi = mid / math.sqrt(10), mid * math.sqrt(10)
     with _figure(salt, 2.3) as fig:
-        ax = fig.add_axes((0.09, 0.17, 0.62, 0.78))
+        ax = fig.add_axes((0.09, 0.17, 0.54, 0.78))
         for b in bands:
             left = b.low if b.low is not None and b.low > 0 else lo
             right = b.high if b.high is not None else hi
@@ -271,7 +271,7 @@ def timeline_svg(
     """Requests per time bin, stacked by class (steps), with the triggers' events."""
     colours = class_colours(classes)
     with _figure(salt, 1.7) as fig:
-        ax = fig.add_axes((0.09, 0.22, 0.62, 0.72))
+        ax = fig.add_axes((0.09, 0.22, 0.54, 0.72))
         ts = [i * width for i in range(len(counts) + 1)]
         base = [0.0] * (len(counts) + 1)
         order = sorted(range(len(classes)), key=lambda j: is_failure_class(classes[j]))

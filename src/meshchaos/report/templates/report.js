@@ -28,5 +28,11 @@
       if (d) { d.open = true; }
     });
   });
+  function openHash() {
+    var d = location.hash && document.getElementById(location.hash.slice(1));
+    if (d && d.tagName === "DETAILS") { d.open = true; d.scrollIntoView(); }
+  }
+  window.addEventListener("hashchange", openHash);
   apply();
+  openHash();
 }());
