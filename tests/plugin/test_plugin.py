@@ -217,7 +217,7 @@ def test_record_writes_per_test_files_and_run_json(suite: pytest.Pytester) -> No
     result = suite.runpytest("--reports-dir", "out", "scenarios")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*routing*1 passed, 1 failed*alpha per scenario 0.005*"])
-    (run_dir,) = (suite.path / "out").iterdir()
+    (run_dir,) = [p for p in (suite.path / "out").iterdir() if p.is_dir()]  # + history.jsonl
     one = json.loads((run_dir / "test_s.test_s[one].json").read_text())
     two = json.loads((run_dir / "test_s.test_s[two].json").read_text())
     assert (one["outcome"], one["extra"]["x"], one["family"]) == ("passed", 1, "routing")
@@ -280,7 +280,7 @@ def test_record_carries_a_teardown_failure(suite: pytest.Pytester) -> None:
     )
     result = suite.runpytest("--reports-dir", "out", "test_t.py")
     result.assert_outcomes(passed=1, errors=1)
-    (run_dir,) = (suite.path / "out").iterdir()
+    (run_dir,) = [p for p in (suite.path / "out").iterdir() if p.is_dir()]  # + history.jsonl
     rec = json.loads((run_dir / "test_t.test_t.json").read_text())
     assert rec["outcome"] == "error"
     assert rec["phases"]["teardown"] == "failed"

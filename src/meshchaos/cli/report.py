@@ -1,13 +1,11 @@
-"""``meshchaos report`` and ``compare``: the HTML report (not available yet) and the
-run-to-run regression report."""
+"""``meshchaos report`` and ``compare``: the HTML report of a run and the run-to-run
+regression report."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-
-from meshchaos.errors import BackendUnavailable
 
 __all__ = ["register"]
 
@@ -33,9 +31,24 @@ def _fraction(text: str) -> float:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("report", help="render the HTML report of a run (not available yet)")
-    p.add_argument("run_dir", nargs="?")
-    p.set_defaults(run=_not_yet)
+    p = sub.add_parser(
+        "report",
+        help="write the self-contained HTML report of a run",
+        description="Write RUN_DIR/report.html (or -o FILE): metadata, verdicts, plots, "
+        "service graphs and policies of every scenario; with --baseline, the regression "
+        "verdict against that run. Exit 0: written; 2: unusable input.",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("--baseline", type=Path, metavar="DIR", help="a run directory to compare with")
+    p.add_argument(
+        "--history",
+        type=Path,
+        metavar="FILE",
+        help="history file for the status strip and sparklines (default: $MESHCHAOS_HISTORY, "
+        "else history.jsonl beside RUN_DIR)",
+    )
+    p.add_argument("-o", "--output", type=Path, metavar="FILE", help="where to write the HTML")
+    p.set_defaults(run=_report)
     p = sub.add_parser(
         "compare",
         help="regression report of two runs, in Markdown; exit 1 on a regression",
@@ -121,8 +134,19 @@ def _compare(args: argparse.Namespace) -> int:
     return EXIT_REGRESSION if comparison.has_regression else 0
 
 
-def _not_yet(args: argparse.Namespace) -> int:
-    raise BackendUnavailable(
-        f"'meshchaos {args.verb}' is not available yet: the HTML report lands with the "
-        "reports issue"
-    )
+def _report(args: argparse.Namespace) -> int:
+    from meshchaos.report.html import render_report
+    from meshchaos.report.record import RecordError
+
+    try:
+        path = render_report(
+            args.run_dir, baseline=args.baseline, history=args.history, output=args.output
+        )
+    except RecordError as exc:
+        print(f"meshchaos report: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    except (KeyError, TypeError, ValueError) as exc:  # a field of the wrong shape
+        print(f"meshchaos report: a record is damaged: {exc!r}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    print(f"meshchaos: report {path}")
+    return 0

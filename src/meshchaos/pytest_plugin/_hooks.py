@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from meshchaos.mesh.kube.flags import add_kube_options, kube_options
+from meshchaos.pytest_plugin import _report_hooks
 from meshchaos.pytest_plugin._record import write_after_teardown
 from meshchaos.pytest_plugin._settings import (
     BACKENDS,
@@ -167,6 +168,8 @@ def pytest_configure(config: pytest.Config) -> None:
         started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
     config.pluginmanager.register(_Tally(config.stash[SETTINGS]), "meshchaos-tally")
+    # Now, once the run id exists and before junitxml configures (see _report_hooks).
+    config.pluginmanager.register(_report_hooks, "meshchaos-report")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "meshchaos-xdist")
 

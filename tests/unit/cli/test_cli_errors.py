@@ -212,7 +212,6 @@ def test_a_bad_filter_regex_is_named(capsys: pytest.CaptureFixture[str], tmp_pat
         (["predict", "--path", "http://httpbin:x/get"], "'http://httpbin:x/get': the port is"),
         (["load", "http://127.0.0.1:1/", "-H", "x"], "invalid header 'x'"),
         (["load", "http://127.0.0.1:1/", "-c", "0"], "concurrency must be in 1..1024"),
-        (["report"], "not available yet"),
     ],
 )
 def test_bad_values_are_one_line_errors(
