@@ -1,8 +1,8 @@
 """KubeMesh against the fake API: apply/sync/rollback, counters, instance chaos, load, close.
 
-Helper P's stats and config_dump parsers and helper A's load agent are not on this branch:
-``fake_api_protocol`` installs minimal doubles for them (tests only), which read the same
-Envoy text and JSON the real ones do.
+The fake sidecars answer with Envoy's own ``/stats`` text and ``config_dump`` JSON, read by
+the real parsers (``meshchaos.mesh.envoy_stats``, ``meshchaos.mesh.config_dump``); in-mesh
+load streams what the real load agent writes, read by its ``StreamReader``.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from typing import Any
 
 import fake_api
 import fake_api_mesh
-import fake_api_protocol
 import pytest
 
 from meshchaos.errors import ConfigInvalid, MeshError, UnknownWorkload
 from meshchaos.istio import load_text
+from meshchaos.load.plan import LoadPlan
+from meshchaos.mesh.base import CounterQuery, Side
 from meshchaos.mesh.kube.api import KubeApi
 from meshchaos.mesh.kube.apps import deploy_apps
 from meshchaos.mesh.kube.errors import KubeApiError
@@ -27,8 +28,6 @@ from meshchaos.mesh.kube.kubemesh import KubeMesh
 from meshchaos.mesh.kube.safety import NotOwned, owned_labels
 from meshchaos.mesh.kube.sync import ConfigNotSynced
 
-CounterQuery, Side = fake_api_protocol.CounterQuery, fake_api_protocol.Side
-LoadPlan = fake_api_protocol.LoadPlan
 NS, RUN = "meshchaos-r1-gw0", "r1"
 
 DR = """

@@ -19,7 +19,7 @@ import copy
 import importlib
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -266,12 +266,7 @@ def wait_for_rollouts(
             raise _NotYet(", ".join(sorted(last)))
 
     try:
-        tenacity.Retrying(
-            stop=tenacity.stop_after_delay(max(deadline, 0.0)),
-            wait=tenacity.wait_fixed(poll),
-            retry=tenacity.retry_if_exception_type(_NotYet),
-            reraise=True,
-        )(check)
+        _poll(check, deadline, poll)
     except _NotYet:
         raise RolloutTimeout(_diagnose(api, namespace, last, total or deadline)) from None
 
@@ -321,6 +316,17 @@ def _diagnose(
     return "\n".join(lines)
 
 
+def _poll(check: Callable[[], None], deadline: float, poll: float) -> None:
+    """Call ``check`` every ``poll`` seconds until it stops raising :class:`_NotYet`,
+    for at most ``deadline`` seconds; the last ``_NotYet`` is raised then."""
+    tenacity.Retrying(
+        stop=tenacity.stop_after_delay(max(deadline, 0.0)),
+        wait=tenacity.wait_fixed(poll),
+        retry=tenacity.retry_if_exception_type(_NotYet),
+        reraise=True,
+    )(check)
+
+
 def delete_namespace(
     api: KubeApi, namespace: str, *, deadline: float, poll: float = _POLL_S
 ) -> bool:
@@ -337,12 +343,7 @@ def delete_namespace(
             raise _NotYet(namespace)
 
     try:
-        tenacity.Retrying(
-            stop=tenacity.stop_after_delay(max(deadline, 0.0)),
-            wait=tenacity.wait_fixed(poll),
-            retry=tenacity.retry_if_exception_type(_NotYet),
-            reraise=True,
-        )(gone)
+        _poll(gone, deadline, poll)
     except _NotYet:
         raise MeshError(
             f"namespace {namespace} still exists {deadline:g} s after its deletion"

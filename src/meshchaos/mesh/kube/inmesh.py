@@ -21,7 +21,6 @@ this module assumes its contract: ``agent_command()``, ``StreamReader`` with
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -76,7 +75,8 @@ def run_in_mesh(
     api: KubeApi, namespace: str, pod: str, plan: LoadPlan, url: str, *, container: str = "client"
 ) -> LoadResult:
     """Run ``plan`` against in-mesh ``url`` from ``pod``; the agent's samples as a result."""
-    agent = importlib.import_module("meshchaos.load.agent")
+    from meshchaos.load import agent
+
     request = agent_plan(plan, url)
     reader = agent.StreamReader()
     samples: list[Any] = []

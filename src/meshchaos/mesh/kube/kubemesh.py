@@ -22,7 +22,7 @@ from meshchaos.errors import MeshError, UnknownWorkload
 from meshchaos.istio.model import Resource, resource_id
 from meshchaos.load.plan import LoadPlan
 from meshchaos.load.result import LoadResult
-from meshchaos.mesh.base import Applied, MeshClient, ProxyStatus
+from meshchaos.mesh.base import Applied, CounterQuery, MeshClient, ProxyStatus
 from meshchaos.mesh.kube import apps, expect, inmesh, istio_objects, probe, sync
 from meshchaos.mesh.kube.api import KubeApi
 from meshchaos.mesh.kube.safety import LeaseKeeper, check_owned, owned_selector, sweep_leftovers
@@ -277,7 +277,7 @@ class KubeMesh:
                 total[k] = total.get(k, 0) + v
         return total
 
-    def counters(self, queries: Sequence[sync.Query]) -> dict[Any, int]:
+    def counters(self, queries: Sequence[CounterQuery]) -> dict[CounterQuery, int]:
         """Each query summed over the replicas it names; a stat that none emits is an error."""
         cache: dict[str, list[dict[str, int]]] = {}
 
@@ -379,7 +379,7 @@ class KubeMesh:
         self, plan: LoadPlan, *, source: str | None = None, triggers: Sequence[Any] = ()
     ) -> LoadResult:
         """From the host to the gateway (``source=None``), or in the mesh from ``source``."""
-        url = str(getattr(plan, "url", "/"))
+        url = plan.url
         if source is None:
             return inmesh.gateway_load(self._gateway_url, plan, url, self.gateway_host, triggers)
         if triggers or plan.triggers:

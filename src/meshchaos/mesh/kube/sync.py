@@ -12,21 +12,21 @@ expectation and what the proxy shows instead.
 
 from __future__ import annotations
 
-import importlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
-from meshchaos.errors import MeshError
-from meshchaos.mesh.base import ProxyStatus
+from meshchaos.errors import MeshError, StatNotEmitted
+from meshchaos.mesh.base import CounterQuery, ProxyStatus
+from meshchaos.mesh.config_dump import parse_config_dump
+from meshchaos.mesh.envoy_stats import counter_total, parse_stats
 from meshchaos.mesh.kube.api import KubeApi
 from meshchaos.mesh.kube.expect import Expectation
 
 __all__ = [
     "CONVERGE",
     "ConfigNotSynced",
-    "Query",
     "config_dump",
     "parse_dump",
     "pod_ips",
@@ -54,8 +54,8 @@ class ConfigNotSynced(MeshError):
 
 
 def parse_dump(obj: Mapping[str, Any]) -> Any:
-    """The one call into the protocol's ``config_dump`` parser (helper P's module)."""
-    return importlib.import_module("meshchaos.mesh.config_dump").parse_config_dump(obj)
+    """The one call into the protocol's ``config_dump`` parser."""
+    return parse_config_dump(obj)
 
 
 def read_stats(
@@ -66,7 +66,7 @@ def read_stats(
     only_namespace: str | None = None,
     deadline: float = EXEC_DEADLINE_S,
 ) -> dict[str, int]:
-    """One sidecar's ``/stats``, parsed by the protocol's ``envoy_stats`` (helper P's).
+    """One sidecar's ``/stats``, parsed by :func:`meshchaos.mesh.envoy_stats.parse_stats`.
     ``only_namespace``: drop outbound-cluster stats of services in other namespaces (a
     gateway that serves several runs)."""
     cmd = ["pilot-agent", "request", "GET", "stats"]
@@ -74,8 +74,7 @@ def read_stats(
     if res.returncode != 0:
         why = res.stderr.strip()[-300:]
         raise MeshError(f"stats of {namespace}/{pod}: exit code {res.returncode}: {why}")
-    parse = importlib.import_module("meshchaos.mesh.envoy_stats").parse_stats
-    stats: dict[str, int] = parse(res.stdout.decode())
+    stats: dict[str, int] = parse_stats(res.stdout.decode())
     if only_namespace is None:
         return stats
     mine = f".{only_namespace}.svc."
@@ -160,17 +159,8 @@ def statuses(api: KubeApi, namespace: str, pods: Sequence[dict[str, Any]]) -> li
     return out
 
 
-class Query(Protocol):
-    """The contract's ``CounterQuery`` (``meshchaos.mesh.base``, helper P's), structurally."""
-
-    name: str
-    side: Any  # Side.CLIENT | Side.SERVER (a str enum)
-    workloads: tuple[str, ...] | None
-    port: int | None
-
-
 def sum_counters(
-    queries: Sequence[Query],
+    queries: Sequence[CounterQuery],
     read: Callable[[str], list[dict[str, int]]],
     every_workload: Callable[..., list[str]],
 ) -> dict[Any, int]:
@@ -178,8 +168,7 @@ def sum_counters(
     by the protocol's ``envoy_stats.counter_total``; ``StatNotEmitted`` when no replica
     of the asked workloads (``every_workload(with_gateway=...)`` when none are named)
     emits it: a missing stat is never a zero (T3)."""
-    counter_total = importlib.import_module("meshchaos.mesh.envoy_stats").counter_total
-    not_emitted: type[MeshError] = importlib.import_module("meshchaos.errors").StatNotEmitted
+    not_emitted = StatNotEmitted
     out: dict[Any, int] = {}
     for q in queries:
         server = str(getattr(q.side, "value", q.side)) == "server"
