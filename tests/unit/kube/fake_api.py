@@ -48,6 +48,10 @@ class FakeKube:
     pod_faults: dict[str, tuple[str, str]] = field(default_factory=dict)  # deploy -> reason, msg
     no_sidecar: set[str] = field(default_factory=set)  # deployments the injector missed
     exec_handler: ExecHandler | None = None
+    # An exec that is a conversation: (pod, container, command) -> the argv of a real local
+    # process that stands in for the command (stdin frames piped in as they come, its
+    # stdout sent back as it writes), or None for exec_handler's canned answer.
+    exec_process: Callable[[str, str, list[str]], list[str] | None] | None = None
     protocols: tuple[str, ...] = (ws.V5, ws.V4)
     auto_pods: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -343,6 +347,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Sec-WebSocket-Protocol", proto)
         self.end_headers()
         self.wfile.flush()
+        argv = k.exec_process(pod, container, command) if k.exec_process and exists else None
+        if argv is not None:
+            code = ws.converse(self.rfile, self.wfile, argv)
+            ws.send_frame(self.wfile, b"\x03" + ws.exit_status(code))
+            ws.close(self.wfile, self.connection)
+            self.close_connection = True
+            return
         stdin = ws.read_stdin(self.rfile, proto) if q.get("stdin") == ["true"] else b""
         if not exists:
             chunks, err, code = [], b"", -1

@@ -9,11 +9,15 @@ Each message is a binary frame whose first byte is the channel: 0 stdin, 1 stdou
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
+import os
 import socket
 import struct
-from typing import BinaryIO
+import subprocess
+import threading
+from typing import IO, BinaryIO
 
 _GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 V4 = "v4.channel.k8s.io"
@@ -94,3 +98,51 @@ def close(out: BinaryIO, conn: socket.socket) -> None:
         conn.shutdown(socket.SHUT_WR)
     except OSError:
         pass
+
+
+def converse(inp: BinaryIO, out: BinaryIO, argv: list[str], *, timeout: float = 60.0) -> int:
+    """Run ``argv`` as the exec'd command: stdin frames go to its stdin as they arrive
+    (until the client closes the channel or the socket), its stdout and stderr go back as
+    frames as it writes them; its exit code once both streams end (killed at ``timeout``)."""
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    lock = threading.Lock()
+
+    def pump_in() -> None:
+        try:
+            while True:
+                opcode, payload = read_frame(inp)
+                if opcode == 0x8:
+                    break
+                if payload[:1] == b"\x00" and len(payload) > 1:
+                    proc.stdin.write(payload[1:])
+                    proc.stdin.flush()
+                elif payload[:1] == b"\xff":
+                    break
+        except (OSError, ValueError):
+            pass
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+
+    def pump_out(stream: IO[bytes], channel: bytes) -> None:
+        while chunk := os.read(stream.fileno(), 65536):
+            with lock:
+                send_frame(out, channel + chunk)
+
+    threading.Thread(target=pump_in, daemon=True).start()
+    err = threading.Thread(target=pump_out, args=(proc.stderr, b"\x02"), daemon=True)
+    err.start()
+    pump_out(proc.stdout, b"\x01")
+    err.join(timeout)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+    finally:
+        proc.stdout.close()
+        proc.stderr.close()

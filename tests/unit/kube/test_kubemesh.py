@@ -7,6 +7,7 @@ load streams what the real load agent writes, read by its ``StreamReader``.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,7 +20,8 @@ import pytest
 
 from meshchaos.errors import ConfigInvalid, MeshError, UnknownWorkload
 from meshchaos.istio import load_text
-from meshchaos.load.plan import LoadPlan
+from meshchaos.load.agent import AGENT_PYTHON_FLAGS, agent_command, write_agent_files
+from meshchaos.load.plan import LoadPlan, Trigger
 from meshchaos.mesh.base import CounterQuery, Side
 from meshchaos.mesh.kube.api import KubeApi
 from meshchaos.mesh.kube.apps import deploy_apps
@@ -283,6 +285,38 @@ def test_in_mesh_load_runs_the_agent_in_the_client_pod(
     assert [s.status for s in result.samples] == [200, 503]
     (stdin,) = sidecars.agent_stdin
     assert b'"url": "http://httpbin:8000/get"' in stdin
+
+
+@pytest.fixture
+def real_agent(cluster: fake_api.Cluster, tmp_path: Path) -> None:
+    """The client pod's exec runs the real load agent (its shipped files, ``python -I -S``)
+    as a local process: the conversation over the exec websocket is the real one."""
+    (tmp_path / "agent").mkdir()
+    entry = write_agent_files(tmp_path / "agent")
+
+    def process(pod: str, container: str, command: list[str]) -> list[str] | None:
+        if container == "client" and command == agent_command():
+            return [sys.executable, *AGENT_PYTHON_FLAGS, str(entry)]
+        return None
+
+    cluster.kube.exec_process = process
+
+
+@pytest.mark.usefixtures("real_agent")
+def test_in_mesh_load_with_a_trigger_converses_with_the_real_agent(
+    mesh: KubeMesh, gateway: str
+) -> None:
+    fired: list[int] = []
+    trigger = Trigger(after=10, action=lambda: fired.append(1), name="kill", then=15)
+    plan = LoadPlan(concurrency=2, requests=30, url=gateway + "/get")
+    result = mesh.run_load(plan, source="client", triggers=[trigger])
+    assert fired == [1]
+    (event,) = result.events
+    assert event.name == "kill"
+    assert event.error is None
+    # The agent held on past the kill until the host's "done" line, then ran 15 more.
+    assert len([s for s in result.samples if event.is_after(s)]) >= 15
+    assert {s.status for s in result.samples} == {200}
 
 
 def test_only_the_owner_deletes_the_namespace_on_close(

@@ -15,6 +15,7 @@ silently, the server's default being ``Warn``) into a 400 naming it (T6).
 from __future__ import annotations
 
 import json
+import queue
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -236,6 +237,7 @@ class KubeApi:
         deadline: float,
         stdin: bytes | None = None,
         on_stdout: Callable[[bytes], None] | None = None,
+        more_stdin: queue.SimpleQueue[bytes] | None = None,
     ) -> ExecResult:
         """Run ``command`` (argv, no shell) in a container over the exec websocket.
 
@@ -243,6 +245,8 @@ class KubeApi:
         (the client's preloading mode would merge them and drop it, T10). ``stdin`` is
         written, then closed where the server speaks ``v5.channel.k8s.io``. ``on_stdout``
         receives stdout as it arrives (then :attr:`ExecResult.stdout` is empty).
+        ``more_stdin``: a conversation: stdin stays open after ``stdin`` and whatever is
+        put on this queue (from any thread) is written as it comes, until the command ends.
         ``deadline``: seconds; past it the stream is closed and :class:`MeshError` raised.
         """
         from kubernetes.client.exceptions import ApiException
@@ -270,12 +274,16 @@ class KubeApi:
         try:
             if stdin is not None:
                 ws.write_stdin(stdin)
-                ws.close_channel(0)
+                if more_stdin is None:
+                    ws.close_channel(0)
             while ws.is_open():
+                while more_stdin is not None and not more_stdin.empty():
+                    ws.write_stdin(more_stdin.get_nowait())
                 left = end - time.monotonic()
                 if left <= 0:
                     raise MeshError(f"{what}: not finished within {deadline:g} s")
-                ws.update(timeout=min(left, 1.0))
+                # Short updates while a conversation may have more to say.
+                ws.update(timeout=min(left, 1.0 if more_stdin is None else 0.05))
                 chunk = ws.read_stdout(timeout=0)
                 if chunk:
                     if on_stdout is not None:

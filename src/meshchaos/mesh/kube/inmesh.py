@@ -21,7 +21,7 @@ this module assumes its contract: ``agent_command()``, ``StreamReader`` with
 from __future__ import annotations
 
 import dataclasses
-import json
+import queue
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,7 +30,7 @@ from meshchaos.load.plan import LoadPlan, LoadTarget
 from meshchaos.load.result import LoadResult
 from meshchaos.mesh.kube.api import KubeApi
 
-__all__ = ["EXEC_SLACK_S", "agent_plan", "gateway_load", "run_in_mesh"]
+__all__ = ["EXEC_SLACK_S", "gateway_load", "run_in_mesh"]
 
 EXEC_SLACK_S = 30.0  # beyond the plan's own time cap: exec start-up and the last replies
 
@@ -54,46 +54,42 @@ def gateway_load(
     return run_load(LoadTarget(target), run, classifier_for_url(target), allowed=(gateway_url,))
 
 
-def agent_plan(plan: LoadPlan, url: str) -> dict[str, Any]:
-    """The JSON plan the agent reads on stdin."""
-    if plan.user is not None:
-        raise LoadError("a Bookinfo login (user=) is not supported for in-mesh load")
-    return {
-        "url": url,
-        "n": plan.requests,
-        "concurrency": plan.concurrency,
-        "qps": plan.qps,
-        "duration_s": plan.duration,
-        "headers": dict(plan.headers),
-        "timeout_s": plan.timeout,
-        "proxy": None,  # the pod's sidecar intercepts the agent's outbound traffic
-        "deadline_s": plan.time_cap() + plan.timeout,
-    }
-
-
 def run_in_mesh(
-    api: KubeApi, namespace: str, pod: str, plan: LoadPlan, url: str, *, container: str = "client"
+    api: KubeApi,
+    namespace: str,
+    pod: str,
+    plan: LoadPlan,
+    url: str,
+    *,
+    container: str = "client",
+    triggers: Sequence[Any] = (),
 ) -> LoadResult:
-    """Run ``plan`` against in-mesh ``url`` from ``pod``; the agent's samples as a result."""
+    """Run ``plan`` against in-mesh ``url`` from ``pod``: the load agent over exec (the
+    plan line, then, with triggers, their ``done`` lines as their actions end), its
+    stdout read into the same samples the local engine records."""
     from meshchaos.load import agent
+    from meshchaos.load.classify import classifier_for_url
 
-    request = agent_plan(plan, url)
-    reader = agent.StreamReader()
-    samples: list[Any] = []
+    run = dataclasses.replace(plan, triggers=tuple(triggers) or plan.triggers)
+    lines: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+    session = agent.AgentSession(LoadTarget(url), run, classifier_for_url(url), lines.put)
+    # A host that gives up closes the stream: the agent stops on its broken stdout.
     res = api.exec(
         pod,
         namespace,
         container,
         list(agent.agent_command()),
-        stdin=(json.dumps(request) + "\n").encode(),
-        deadline=request["deadline_s"] + EXEC_SLACK_S,
-        on_stdout=lambda chunk: samples.extend(reader.feed(chunk)),
+        stdin=session.plan_line(),
+        # Only triggers need the conversation (their "done" lines); otherwise stdin
+        # closes after the plan, which the agent reads as the end of its input only.
+        more_stdin=lines if run.triggers else None,
+        deadline=session.wait_s + EXEC_SLACK_S,
+        on_stdout=session.feed,
     )
     if res.returncode != 0:
         raise LoadError(
             f"load agent in {namespace}/{pod} exited with {res.returncode}: "
             f"{res.stderr.strip()[-500:] or 'no stderr'}"
         )
-    end = reader.close()
-    result: LoadResult = agent.samples_to_result(samples, end, plan=plan, target=url)
+    result: LoadResult = session.finish()
     return result

@@ -382,14 +382,12 @@ class KubeMesh:
         url = plan.url
         if source is None:
             return inmesh.gateway_load(self._gateway_url, plan, url, self.gateway_host, triggers)
-        if triggers or plan.triggers:
-            raise MeshError(
-                f"load triggers with an in-mesh source are not supported on {self.backend} yet"
-            )
         pods = self.instances(source)
         if not pods:
             raise MeshError(f"no running pod of {source} in {self.namespace}")
-        return inmesh.run_in_mesh(self.api, self.namespace, pods[0], plan, url, container=source)
+        return inmesh.run_in_mesh(
+            self.api, self.namespace, pods[0], plan, url, container=source, triggers=triggers
+        )
 
     # -- teardown ----------------------------------------------------------------------------------
     def close(self) -> None:
