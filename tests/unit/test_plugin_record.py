@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
@@ -98,3 +99,20 @@ def test_mesh_facts_gathers_the_workers_versions_and_keeps_a_disagreement(tmp_pa
     assert got["versions"] == {"envoy": None, "istio": "1.30.4 | 1.30.5"}
     assert got["settings"] == {"mtls_mode": "STRICT"}
     assert got["warnings"] == ["w1", "w2"]
+
+
+def test_sample_shortfall_counts_capped_scenarios_per_family(tmp_path: Path) -> None:
+    from meshchaos.pytest_plugin._hooks import sample_shortfall
+
+    def record(name: str, family: str, used: int, planned: int, detectable: float) -> None:
+        sizing = {"used": used, "planned": planned, "detectable": detectable}
+        (tmp_path / name).write_text(json.dumps({"family": family, "sizing": sizing}))
+
+    record("a.json", "fault_injection", 300, 2985, 0.163)
+    record("b.json", "fault_injection", 300, 3266, 0.164)
+    record("c.json", "fault_injection", 60, 59, 0.049)  # at its plan: not short
+    record("d.json", "retries", 906, 906, 0.05)
+    (tmp_path / "e.json").write_text(json.dumps({"family": "outlier_detection", "sizing": None}))
+    (tmp_path / "run.json").write_text("{}")
+    assert sample_shortfall(tmp_path) == {"fault_injection": (2, 0.164)}
+    assert sample_shortfall(tmp_path / "missing") == {}

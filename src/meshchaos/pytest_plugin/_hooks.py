@@ -20,6 +20,7 @@ What they own:
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 import uuid
 from collections import Counter
@@ -299,13 +300,42 @@ def pytest_terminal_summary(
     if not s.outcomes:
         return
     terminalreporter.section("meshchaos")
+    short = sample_shortfall(s.run_dir)
     for family in sorted(s.outcomes):
         counts = s.outcomes[family]
         parts = [f"{counts[k]} {k}" for k in ("passed", "failed", "skipped") if counts[k]]
+        below = ""
+        if family in short:
+            n, worst = short[family]
+            below = (
+                f"; {n} below planned n, the least sensitive detecting only a "
+                f"{worst:.3f} deviation (--min-effect {s.min_effect:g})"
+            )
         terminalreporter.write_line(
-            f"{family:<18} {', '.join(parts):<28} alpha per scenario {s.alphas[family]:.2g}"
+            f"{family:<18} {', '.join(parts):<28} alpha per scenario {s.alphas[family]:.2g}{below}"
         )
     terminalreporter.write_line(
         f"family-wise alpha {s.alpha:g} (Bonferroni over scenarios, Holm within); "
         f"records in {s.run_dir}"
     )
+
+
+def sample_shortfall(run_dir: Path) -> dict[str, tuple[int, float]]:
+    """Per family, how many recorded scenarios ran fewer requests than their plan asked
+    for (a cap for time) and the largest deviation one of them can still miss: the
+    summary says so rather than let a capped sample pass for a planned one."""
+    out: dict[str, tuple[int, float]] = {}
+    for path in sorted(run_dir.glob("*.json")) if run_dir.is_dir() else ():
+        if path.name == "run.json":
+            continue
+        try:
+            record = json.loads(path.read_text())
+            sizing, family = record.get("sizing") or {}, str(record.get("family"))
+            used, planned = int(sizing["used"]), int(sizing["planned"])
+            detectable = float(sizing["detectable"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue  # no sizing (not a sized scenario) or unreadable: run.json says which
+        if used < planned:
+            n, worst = out.get(family, (0, 0.0))
+            out[family] = (n + 1, max(worst, detectable))
+    return out
