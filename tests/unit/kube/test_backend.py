@@ -48,12 +48,15 @@ class FakeMesh:
     log: list[Any]
     backend: str = "kind"
     startup: Any = None
+    after_close: list[Any] = field(default_factory=list)
 
     def apply(self, resources: list[Any]) -> None:
         self.log.append(("mesh.apply", resources))
 
-    def close(self) -> None:
+    def close(self) -> None:  # as KubeMesh: its namespace, then the backend's after_close
         self.log.append("mesh.close")
+        for action in self.after_close:
+            action()
 
     def gateway_url(self) -> str:
         return str(self.args[2])

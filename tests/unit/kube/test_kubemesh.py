@@ -330,6 +330,19 @@ def test_only_the_owner_deletes_the_namespace_on_close(
     assert cluster.kube.names("namespaces") == []
 
 
+def test_the_owner_runs_after_close_once_its_namespace_is_gone(
+    cluster: fake_api.Cluster, mesh: KubeMesh, gateway: str
+) -> None:
+    seen: list[list[str]] = []
+    mesh.after_close.append(lambda: seen.append(["attached ran it"]))
+    mesh.close()  # attached: runs nothing, deletes nothing
+    owner = KubeMesh(mesh.api, NS, gateway, RUN, None, owner=True, backend="kind", poll=0.01)
+    owner.after_close.append(lambda: seen.append(cluster.kube.names("namespaces")))
+    owner.close()
+    owner.close()
+    assert seen == [[]]  # once, and after the namespace was deleted
+
+
 def test_a_namespace_of_another_run_is_refused(mesh: KubeMesh, gateway: str) -> None:
     with pytest.raises(NotOwned, match="belongs to run 'r1', not 'r2'"):
         KubeMesh(mesh.api, NS, gateway, "r2", None, owner=True, backend="cluster")

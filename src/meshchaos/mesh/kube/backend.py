@@ -21,7 +21,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
 from meshchaos.errors import BackendUnavailable, MeshError
 from meshchaos.mesh.base import Mesh, Startup
@@ -42,6 +42,9 @@ from meshchaos.mesh.kube.kind import DEFAULT_CLUSTER, KindCluster, KindLifecycle
 from meshchaos.mesh.kube.options import KubeOptions
 from meshchaos.mesh.kube.pins import ISTIO_VERSION
 from meshchaos.mesh.kube.prereqs import check_prerequisites, container_engine
+
+if TYPE_CHECKING:
+    from meshchaos.mesh.kube.kubemesh import KubeMesh
 
 __all__ = ["ClusterBackend", "KindBackend", "KubeParts", "namespace_for"]
 
@@ -65,7 +68,7 @@ class KubeParts:
 
     kube_api: Callable[[Path, str], Any]  # KubeApi(kubeconfig, context)
     deploy_apps: Callable[..., None]  # (api, namespace, run_id, *, deadline, worker, ...)
-    kube_mesh: Callable[..., Mesh]  # KubeMesh(api, namespace, gateway_url, run_id, istio, ...)
+    kube_mesh: Callable[..., KubeMesh]  # KubeMesh(api, namespace, gateway_url, run_id, istio, ...)
     sweep_leftovers: Callable[[Any], list[str]]  # (api) -> what was removed
     delete_namespace: Callable[..., object]  # (api, namespace, *, deadline)
     agent_files: Callable[[], dict[str, str]]  # file name -> source, for the ConfigMap
@@ -155,7 +158,7 @@ class _KubeBackend:
         delete_cluster: bool,
         gateway_host: str | None,
         undo: list[Callable[[], None]],
-    ) -> Mesh:
+    ) -> KubeMesh:
         p = self.parts
         started = time.monotonic()
         api = p.kube_api(kube.kubeconfig, kube.context)
@@ -342,7 +345,8 @@ class KindBackend(_KubeBackend):
             _undo_all(undo, exc)
             raise
         if delete_cluster:
-            return cast(Mesh, _ClusterOwner(mesh, lambda: lifecycle.delete(cluster)))
+            # KubeMesh owns the namespace, the backend the cluster: closing deletes both.
+            mesh.after_close.append(lambda: lifecycle.delete(cluster))
         return mesh
 
     def _pinned_istio(self, kube: Kube, deadline: Deadline) -> IstioInfo | None:
@@ -403,29 +407,3 @@ class ClusterBackend(_KubeBackend):
         except BaseException as exc:
             _undo_all(undo, exc)
             raise
-
-
-class _ClusterOwner:
-    """The kind mesh of a run that created its cluster: closing it deletes the cluster
-    after the mesh closed (KubeMesh owns the namespace, the backend owns the cluster).
-    Every other attribute is the mesh's own: this forwards, it adds nothing."""
-
-    def __init__(self, mesh: Mesh, delete_cluster: Callable[[], None]) -> None:
-        self._mesh = mesh
-        self._delete_cluster = delete_cluster
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._mesh, name)
-
-    def close(self) -> None:
-        """Close the mesh, then delete the cluster, even when closing failed; a failure
-        of either is raised, the other's noted on it."""
-        try:
-            self._mesh.close()
-        except BaseException as exc:
-            try:
-                self._delete_cluster()
-            except Exception as failed:
-                exc.add_note(f"deleting the kind cluster failed too: {failed}")
-            raise
-        self._delete_cluster()

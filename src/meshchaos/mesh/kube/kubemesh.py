@@ -15,7 +15,7 @@ The owner deletes the run's namespace on close; an attached process never does.
 from __future__ import annotations
 
 import atexit
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from meshchaos.errors import MeshError, UnknownWorkload
@@ -74,6 +74,7 @@ class KubeMesh:
         self._closed = False
         self._killed: dict[str, set[str]] = {}  # pod -> its address, until restarted
         self.swept: list[str] = []  # namespaces of crashed runs that create() deleted
+        self.after_close: list[Callable[[], None]] = []  # owner only, run by close()
         self._lease = LeaseKeeper(api, namespace).start() if owner else None
         if owner:
             atexit.register(self.close)  # also when Ctrl-C ends the interpreter
@@ -391,7 +392,9 @@ class KubeMesh:
 
     # -- teardown ----------------------------------------------------------------------------------
     def close(self) -> None:
-        """Owner: stop the lease and delete the run's namespace. Attached: nothing."""
+        """Owner: stop the lease, delete the run's namespace, then run :attr:`after_close`
+        (the backend's own teardown, e.g. the kind cluster this run created), also when
+        the deletion failed. Attached: nothing."""
         if self._closed:
             return
         self._closed = True
@@ -400,6 +403,10 @@ class KubeMesh:
         atexit.unregister(self.close)
         if self._lease is not None:
             self._lease.stop()
-        apps.delete_namespace(
-            self.api, self.namespace, deadline=self.wait_deadline, poll=max(self.poll, 0.05)
-        )
+        try:
+            apps.delete_namespace(
+                self.api, self.namespace, deadline=self.wait_deadline, poll=max(self.poll, 0.05)
+            )
+        finally:
+            for action in self.after_close:
+                action()
