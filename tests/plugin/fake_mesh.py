@@ -70,7 +70,12 @@ class FakeMesh:
         return ("http://127.0.0.1:1",)
 
     def run_load(
-        self, plan: LoadPlan, *, source: str | None = None, triggers: Sequence[Trigger] = ()
+        self,
+        plan: LoadPlan,
+        *,
+        source: str | None = None,
+        triggers: Sequence[Trigger] = (),
+        progress: bool = False,
     ) -> LoadResult:
         return LoadResult(target=plan.url, samples=[], duration=0.0, concurrency=1)
 

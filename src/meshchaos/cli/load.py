@@ -75,7 +75,7 @@ def run(
     except MeshError as exc:
         raise LoadError(str(exc)) from None
     try:
-        return mesh.run_load(replace(plan, url=url), source=source)
+        return mesh.run_load(replace(plan, url=url), source=source, progress=progress)
     except UnknownWorkload as exc:
         if source is None or isinstance(exc, UnknownClient):
             raise

@@ -213,7 +213,12 @@ class Mesh(Protocol):
         ...
 
     def run_load(
-        self, plan: LoadPlan, *, source: str | None = None, triggers: Sequence[Trigger] = ()
+        self,
+        plan: LoadPlan,
+        *,
+        source: str | None = None,
+        triggers: Sequence[Trigger] = (),
+        progress: bool = False,
     ) -> LoadResult:
         """Run ``plan`` with the load engine and return its per-request samples.
 
@@ -222,7 +227,9 @@ class Mesh(Protocol):
         in the mesh, through that client workload's sidecar, to the in-mesh URL
         ``plan.url`` (``http://httpbin:8000/get``). Outcome classes come from
         :func:`meshchaos.load.classify.classifier_for_url`. ``triggers`` (not
-        ``plan.triggers``) set off chaos on the run's own progress.
+        ``plan.triggers``) set off chaos on the run's own progress. ``progress``: one
+        updating stderr line while a long run goes on, where the backend can show it
+        (the host's engine; not in-mesh load on a cluster).
         """
         ...
 

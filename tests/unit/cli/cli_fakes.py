@@ -71,7 +71,12 @@ class LoadingFakeMesh:
     asked: list[tuple[str, str | None]] = []  # (plan.url, source), over every instance
 
     def run_load(
-        self, plan: LoadPlan, *, source: str | None = None, triggers: Sequence[Trigger] = ()
+        self,
+        plan: LoadPlan,
+        *,
+        source: str | None = None,
+        triggers: Sequence[Trigger] = (),
+        progress: bool = False,
     ) -> LoadResult:
         if source not in (None, "client"):
             raise UnknownWorkload(source, ["client"], "in-mesh client", "in the running mesh")

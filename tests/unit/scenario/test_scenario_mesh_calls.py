@@ -48,7 +48,12 @@ class CountingMesh:
     def scale(self, workload: str, replicas: int) -> None: ...
 
     def run_load(
-        self, plan: LoadPlan, *, source: str | None = None, triggers: Sequence[Trigger] = ()
+        self,
+        plan: LoadPlan,
+        *,
+        source: str | None = None,
+        triggers: Sequence[Trigger] = (),
+        progress: bool = False,
     ) -> LoadResult:
         self.loads.append((plan, source, tuple(triggers)))
         return LoadResult(target=plan.url, samples=[], duration=0.0, concurrency=plan.concurrency)

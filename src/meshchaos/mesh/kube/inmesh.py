@@ -41,6 +41,8 @@ def gateway_load(
     url: str,
     gateway_host: str | None = None,
     triggers: Sequence[Any] = (),
+    *,
+    progress: bool = False,
 ) -> LoadResult:
     """``plan`` from the host to ``url`` (a path, or an absolute URL on the gateway)."""
     from meshchaos.load.classify import classifier_for_url
@@ -51,7 +53,13 @@ def gateway_load(
         raise MeshError(f"refusing load to {target}: not the gateway {gateway_url}")
     headers = {**plan.headers, **({"Host": gateway_host} if gateway_host else {})}
     run = dataclasses.replace(plan, headers=headers, triggers=tuple(triggers) or plan.triggers)
-    return run_load(LoadTarget(target), run, classifier_for_url(target), allowed=(gateway_url,))
+    return run_load(
+        LoadTarget(target),
+        run,
+        classifier_for_url(target),
+        allowed=(gateway_url,),
+        progress=progress,
+    )
 
 
 def run_in_mesh(

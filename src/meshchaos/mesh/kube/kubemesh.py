@@ -377,12 +377,19 @@ class KubeMesh:
 
     # -- load --------------------------------------------------------------------------------------
     def run_load(
-        self, plan: LoadPlan, *, source: str | None = None, triggers: Sequence[Any] = ()
+        self,
+        plan: LoadPlan,
+        *,
+        source: str | None = None,
+        triggers: Sequence[Any] = (),
+        progress: bool = False,
     ) -> LoadResult:
         """From the host to the gateway (``source=None``), or in the mesh from ``source``."""
         url = plan.url
         if source is None:
-            return inmesh.gateway_load(self._gateway_url, plan, url, self.gateway_host, triggers)
+            return inmesh.gateway_load(
+                self._gateway_url, plan, url, self.gateway_host, triggers, progress=progress
+            )
         pods = self.instances(source)
         if not pods:
             raise MeshError(f"no running pod of {source} in {self.namespace}")

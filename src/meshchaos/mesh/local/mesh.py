@@ -258,7 +258,12 @@ class LocalMesh:
         return self._owned("app_records").app_records(instance)
 
     def run_load(
-        self, plan: LoadPlan, *, source: str | None = None, triggers: Sequence[Trigger] = ()
+        self,
+        plan: LoadPlan,
+        *,
+        source: str | None = None,
+        triggers: Sequence[Trigger] = (),
+        progress: bool = False,
     ) -> LoadResult:
         """The load engine from this process: to the gateway, or through ``source``'s
         sidecar (its outbound listener as an HTTP proxy)."""
@@ -283,6 +288,7 @@ class LocalMesh:
             replace(plan, triggers=tuple(triggers)),
             classifier_for_url(target.url),
             allowed=self.load_targets(),
+            progress=progress,
         )
 
     # -- chaos (owner only) -----------------------------------------------------------------
