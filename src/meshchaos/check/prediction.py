@@ -8,7 +8,7 @@ from collections.abc import Collection
 
 from meshchaos.check._model import Check, CheckOutcome, all_of
 from meshchaos.check.latency import latency_within
-from meshchaos.check.rates import share
+from meshchaos.check.rates import share, share_among
 from meshchaos.load.result import LoadResult
 from meshchaos.oracle.prediction import Prediction
 
@@ -41,7 +41,8 @@ def matches(
     """The run matches ``prediction``: every predicted share, no other class, the bands.
 
     Expands to one check per predicted class (exact share: two-sided exact test;
-    bounded share: test against the nearer bound), one check that no unpredicted class
+    bounded share: test against the nearer bound), one per share the oracle can state
+    only within a group of classes (:func:`share_among`), one check that no unpredicted class
     occurs, and, with ``latency``, one :func:`latency_within` check per class with a
     non-trivial band. ``to`` judges all of them together with Holm.
 
@@ -65,6 +66,8 @@ def matches(
             checks.append(share(cls, equals=min(1.0, lo)))
         else:
             checks.append(share(cls, between=(max(0.0, lo), min(1.0, hi))))
+    for c in prediction.conditionals:
+        checks.append(share_among(c.outcome, c.given, equals=c.probability))
     checks.append(_unpredicted(set(classes), set(ignore)))
     if latency:
         for o in prediction.outcomes:

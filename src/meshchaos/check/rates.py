@@ -9,7 +9,7 @@ from meshchaos.check._model import Check, CheckOutcome
 from meshchaos.load.result import LoadResult
 from meshchaos.stats.intervals import binomial_pvalue, bound_pvalue, one_sided_pvalue
 
-__all__ = ["no_errors", "share", "status_share", "unpredicted_at_most"]
+__all__ = ["no_errors", "share", "share_among", "status_share", "unpredicted_at_most"]
 
 
 def _rate_check(
@@ -17,6 +17,7 @@ def _rate_check(
     count: Callable[[LoadResult], int],
     equals: float | None,
     between: tuple[float, float] | None,
+    among: Callable[[LoadResult], int] | None = None,
 ) -> Check:
     if (equals is None) == (between is None):
         raise ValueError(f"{name}: give exactly one of equals= or between=")
@@ -26,7 +27,7 @@ def _rate_check(
         raise ValueError(f"{name}: between must satisfy 0 <= low <= high <= 1, got {between}")
 
     def evaluate(result: LoadResult, alpha: float) -> CheckOutcome:
-        n = result.count
+        n = result.count if among is None else among(result)
         k = count(result)
         if equals is not None:
             pvalue = binomial_pvalue(k, n, equals)
@@ -61,6 +62,26 @@ def share(
     """The share of requests classed ``outcome`` is ``equals`` (two-sided exact test),
     or lies ``between`` (low, high) (exact test against the nearer edge)."""
     return _rate_check(f"share of {outcome}", lambda r: r.counts()[outcome], equals, between)
+
+
+def share_among(outcome: str, given: Collection[str], *, equals: float) -> Check:
+    """Among the requests classed as one of ``given``, the share classed ``outcome`` is
+    ``equals`` (two-sided exact test on that subsample).
+
+    For a share that is exact only within a group (``ConditionalShare``): the group's
+    own size varies, which the test conditions on. Stopping after a fixed total leaves
+    the count in the group binomial given its size, so the test keeps its level.
+    """
+    group = frozenset(given)
+    if outcome not in group:
+        raise ValueError(f"share of {outcome} among {sorted(group)}: the group must contain it")
+    name = f"share of {outcome} among {' | '.join(sorted(group))}"
+
+    def among(r: LoadResult) -> int:
+        counts = r.counts()
+        return sum(counts[c] for c in group)
+
+    return _rate_check(name, lambda r: r.counts()[outcome], equals, None, among)
 
 
 def status_share(

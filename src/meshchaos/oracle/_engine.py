@@ -239,6 +239,7 @@ class Engine:
                 "gateway-error"
             )
             answers[_killed(v)] = Dist.of(Resp(503, flag=CONNECT_FAILURE))
+        live = [v for v, _ in hosts]
         hosts = hosts + [(_killed(v), n) for v, n in dead]
         upstreams = [(n, answers[v]) for v, n in hosts]
         key = (svc, dest.subset)
@@ -247,12 +248,16 @@ class Engine:
             and sum(n for _, n in hosts) > 1
             and _balance.is_least_request(self.resources, svc, dest.subset, port)
             # A dead host fails in no time, so it always looks least busy.
-            and (bool(dead) or _balance.is_uneven(list(answers.values())))
+            and (
+                bool(dead)
+                or _balance.is_uneven(list(answers.values()))
+                or _balance.calls_differ(self.topology, svc, live, req.uri)
+            )
         ):
             self.lb_uneven[key] = hosts
             self.note(
-                f"{caller.name} → {svc}{sub}: LEAST_REQUEST over hosts of unequal latency at "
-                f"concurrency {self.concurrency}: Envoy favours the faster hosts, so the "
+                f"{caller.name} → {svc}{sub}: LEAST_REQUEST over hosts of unequal latency or "
+                f"work at concurrency {self.concurrency}: Envoy favours the faster hosts, so the "
                 "shares are bounded over the balancer's load orders, not exact"
             )
         return attempts(upstreams, policy, timeout, self.lb_weights.get(key))

@@ -19,7 +19,13 @@ from meshchaos.oracle import _balance, _bounds
 from meshchaos.oracle._dist import Dist, Resp, counters_plain
 from meshchaos.oracle._engine import Caller, Engine
 from meshchaos.oracle._match import Request
-from meshchaos.oracle.prediction import LatencyBand, OutcomeShare, Prediction, RequestClass
+from meshchaos.oracle.prediction import (
+    ConditionalShare,
+    LatencyBand,
+    OutcomeShare,
+    Prediction,
+    RequestClass,
+)
 from meshchaos.oracle.topology import BOOKINFO, CLIENT, INGRESS_GATEWAY, Topology
 from meshchaos.outcomes import status_class
 
@@ -59,8 +65,9 @@ def predict(
     counters = counters_plain(dist.counters)
     mirrored = {k: v for k, v in sorted(dist.mirrored.items()) if v}
     unpredictable: set[str] = set()
+    conditionals: list[ConditionalShare] = []
     if engine.lb_uneven:
-        outcomes, varying = _balance_bounds(
+        outcomes, varying, conditionals = _balance_bounds(
             resources, request, topology, timing, engine, outcomes, notes
         )
         if varying:
@@ -88,6 +95,7 @@ def predict(
         counters=counters,
         unpredictable=frozenset(unpredictable),
         counter_bounds=counter_bounds,
+        conditionals=tuple(conditionals),
     )
 
 
@@ -108,11 +116,12 @@ def _balance_bounds(
     engine: Engine,
     outcomes: list[OutcomeShare],
     notes: list[str],
-) -> tuple[list[OutcomeShare], set[str]]:
+) -> tuple[list[OutcomeShare], set[str], list[ConditionalShare]]:
     """Bound each share over the LEAST_REQUEST load orders of the uneven clusters
     (``_balance``): the uniform split stays the point estimate, the orders give the
     interval, and the latency band covers every order's branches. Also returns the
-    counters and mirror targets whose expected rate differs between orders."""
+    counters and mirror targets whose expected rate differs between orders, and the
+    shares that are exact within a group of classes in every order."""
     keys = list(engine.lb_uneven)
     choices = [_balance.orders(engine.lb_uneven[k]) for k in keys]
     combos = 1
@@ -120,7 +129,7 @@ def _balance_bounds(
         combos *= len(c)
     if combos > _balance.MAX_ORDERS:
         notes.append(f"{combos} balancer load orders: too many to bound; shares are estimates")
-        return outcomes, set()
+        return outcomes, set(), []
     runs: list[dict[str, OutcomeShare]] = []
     rates: dict[str, set[float]] = {}
 
@@ -161,7 +170,17 @@ def _balance_bounds(
         + ", ".join(f"{svc}{'/' + sub if sub else ''}" for svc, sub in keys)
     )
     varying = {name for name, values in rates.items() if len(values) > 1}
-    return out, varying
+    bounded = [o.outcome for o in out if not o.is_exact]
+    orders = [{c: o.probability for c, o in r.items()} for r in runs]
+    orders.append({o.outcome: o.probability for o in outcomes})
+    conditionals = []
+    for cls, given, p, low in _balance.conditionals(orders, bounded):
+        conditionals.append(ConditionalShare(cls, given, p, low))
+        notes.append(
+            f"⇒ {cls} among {' | '.join(given)}: {p:.6g} in every load order "
+            f"(that group at least {low:.4g} of the requests)"
+        )
+    return out, varying, conditionals
 
 
 def outcome_class(r: Resp, *, page: bool = True) -> str:

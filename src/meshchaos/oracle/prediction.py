@@ -71,6 +71,24 @@ class OutcomeShare:
 
 
 @dataclass(frozen=True)
+class ConditionalShare:
+    """An exact share within a group of outcome classes, where the classes' own shares
+    are only bounded.
+
+    ``P(outcome | given) == probability``: among the requests whose class is one of
+    ``given`` (which includes ``outcome``), that share are ``outcome``. ``given_low`` is
+    the least share ``given`` can take, which the sample is sized against. With reviews
+    balanced over v1, v2 and v3 and ratings aborted on half of its calls, v1's share is
+    only bounded, but half of the v2 and v3 pages show the ratings error.
+    """
+
+    outcome: str
+    given: tuple[str, ...]
+    probability: float
+    given_low: float
+
+
+@dataclass(frozen=True)
 class Prediction:
     """The expected mixture of outcomes; probabilities sum to 1."""
 
@@ -89,6 +107,8 @@ class Prediction:
     # Counters the oracle can only bound over the whole run, as certain [low, high]
     # counts, e.g. {"outlier_detection.ejections_enforced_total": (1, 3)}.
     counter_bounds: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Exact shares within groups of classes whose own shares are bounded (balancer).
+    conditionals: tuple[ConditionalShare, ...] = ()
 
     def probability(self, outcome: str) -> float:
         return sum(o.probability for o in self.outcomes if o.outcome == outcome)
