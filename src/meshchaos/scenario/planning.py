@@ -37,18 +37,38 @@ class Sizing:
         return f"{self.used} requests (planned {self.planned}; detects {what} at power {POWER})"
 
 
-def _tested_shares(prediction: Prediction) -> list[float]:
-    return [o.probability for o in prediction.outcomes if o.is_exact]
+def _tested_shares(prediction: Prediction) -> list[list[tuple[float, float]]]:
+    """Per share check, the shares it tests, as ``(p, fraction)``: the check sees
+    ``fraction`` of the requests at least. An exact share; both edges of a bounded
+    share (a deviation beyond either is what its one check must catch; an edge at 0 or
+    1 cannot be crossed); a share exact only within a group, seen by the group's least
+    share of the requests; a mirrored share."""
+    checks: list[list[tuple[float, float]]] = []
+    for o in prediction.outcomes:
+        if o.is_exact:
+            checks.append([(o.probability, 1.0)])
+            continue
+        edges = [(edge, 1.0) for edge in o.bounds if 0.0 < edge < 1.0]
+        if edges:
+            checks.append(edges)
+    checks += [[(c.probability, c.given_low)] for c in prediction.conditionals]
+    checks += [[(p, 1.0)] for p in prediction.mirrored.values() if 0.0 < p < 1.0]
+    return checks
 
 
 def plan_sample(
     prediction: Prediction, min_effect: float, alpha: float, *, cap: int, floor: int
 ) -> Sizing:
-    """Size the sample so every exact share's check detects ``min_effect`` (capped)."""
-    shares = _tested_shares(prediction) or [1.0]
+    """Size the sample so every tested share's check detects ``min_effect`` (capped)."""
+    checks = _tested_shares(prediction) or [[(1.0, 1.0)]]
     # Holm's first step tests at alpha / k: size for that, the worst case.
-    level = alpha / max(1, len(shares))
-    planned = max(sample_size(p, min_effect, level, POWER) for p in shares)
+    level = alpha / len(checks)
+    shares = [share for check in checks for share in check]
+    planned = max(
+        math.ceil(sample_size(p, min_effect, level, POWER) / fraction) for p, fraction in shares
+    )
     used = max(floor, min(planned, cap))
-    detectable = max(detectable_effect(p, used, level, POWER) for p in shares)
+    detectable = max(
+        detectable_effect(p, math.floor(used * fraction), level, POWER) for p, fraction in shares
+    )
     return Sizing(planned, used, min_effect, detectable, level)
