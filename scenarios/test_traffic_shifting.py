@@ -13,15 +13,15 @@ CASES = [
     pytest.param(bookinfo(ALL_V1), id="blue-green-all-v1"),
     pytest.param(bookinfo(ALL_V1, "virtual-service-reviews-v3.yaml"), id="blue-green-switch-to-v3"),
     pytest.param(
-        bookinfo(ALL_V1, "virtual-service-reviews-v1-90-v3-10.yaml", max_requests=2000),
+        bookinfo(ALL_V1, "virtual-service-reviews-v1-90-v3-10.yaml"),
         id="canary-v1-90-v3-10",
     ),
     pytest.param(
-        bookinfo(ALL_V1, "virtual-service-reviews-v1-50-v3-50.yaml", max_requests=2000),
+        bookinfo(ALL_V1, "virtual-service-reviews-v1-50-v3-50.yaml"),
         id="canary-v1-50-v3-50",
     ),
     pytest.param(
-        bookinfo(ALL_V1, "virtual-service-reviews-v1-80-v2-20.yaml", max_requests=2000),
+        bookinfo(ALL_V1, "virtual-service-reviews-v1-80-v2-20.yaml"),
         id="canary-v1-80-v2-20",
     ),
 ]
