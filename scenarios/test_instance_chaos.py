@@ -48,7 +48,7 @@ def test_kill_one_of_two_instances_under_load(
 ) -> None:
     chaos.apply(*policies)
     predicted = chaos.predict_kill(request_class, KILLED)
-    sizing = chaos.size(predicted.after, max_requests=2000, min_requests=300)
+    sizing = chaos.size(predicted.after, max_requests=4000, min_requests=300)
     # The load goes on past the kill until the phase after it has its planned sample,
     # plus what settles around the kill (requests in flight are in neither phase).
     kill = chaos.kill(KILLED, 1, after=before, then=sizing.used + 2 * request_class.concurrency)

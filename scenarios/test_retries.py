@@ -52,15 +52,11 @@ def test_retries(chaos: Chaos, scenario: Scenario) -> None:
 
 FAULTY = [
     pytest.param(
-        bookinfo("virtual-service-reviews-v2.yaml", "ratings-v-faulty.yaml", max_requests=2000),
+        bookinfo("virtual-service-reviews-v2.yaml", "ratings-v-faulty.yaml"),
         id="ratings-v-faulty-default-policy-unavailable-half",
     ),
     pytest.param(
-        bookinfo(
-            "virtual-service-reviews-v2.yaml",
-            "retries-ratings-v-faulty-5xx-3.yaml",
-            max_requests=2000,
-        ),
+        bookinfo("virtual-service-reviews-v2.yaml", "retries-ratings-v-faulty-5xx-3.yaml"),
         id="ratings-v-faulty-5xx-3-attempts-unavailable-1-16th",
     ),
 ]
