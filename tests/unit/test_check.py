@@ -207,6 +207,34 @@ def test_latency_within_zero_allowance_is_strict() -> None:
     assert not passes(result, latency_within(LatencyBand(0.0, 0.3), tail_allowance=0.0))
 
 
+def _stalled(count: int, stalls: list[float], per_stall: int) -> LoadResult:
+    """``count`` requests of 20 ms, 10 ms apart; each stall makes ``per_stall`` of the
+    requests sent just before its instant finish 200 ms after it."""
+    samples = [Sample(i * 0.01, 0.02, 200, "x") for i in range(count)]
+    for at in stalls:
+        last = round(at / 0.01)
+        for i in range(last - per_stall + 1, last + 1):
+            samples[i] = Sample(samples[i].start, at + 0.2 - samples[i].start, 200, "x")
+    return LoadResult("t", samples, duration=count * 0.01, concurrency=per_stall)
+
+
+def test_latency_within_counts_one_stall_once() -> None:
+    band = LatencyBand(0.0, 0.1)
+    # 40 of 1000 late together (4 %, well above the 1 % allowance): one stall, excused.
+    one = _stalled(1000, [2.0], 40)
+    assert passes(one, latency_within(band))
+    assert "40 of them late together" in latency_within(band).evaluate(one, 0.01).detail
+    # Two stalls: the second counts.
+    assert not passes(_stalled(1000, [2.0, 6.0], 40), latency_within(band))
+    # The same 40 late requests scattered over the run are 40 independent misses.
+    spread = [Sample(i * 0.01, 0.5 if i % 25 == 0 else 0.02, 200, "x") for i in range(1000)]
+    assert not passes(LoadResult("t", spread, 10.0, 4), latency_within(band))
+    # A "stall" that makes more than 5 % of the class late is no stall but the system.
+    assert not passes(_stalled(1000, [2.0], 80), latency_within(band))
+    # A strict check excuses nothing.
+    assert not passes(one, latency_within(band, tail_allowance=0.0))
+
+
 def test_latency_within_no_samples_of_the_class_passes() -> None:
     # Absence of the class is the share check's business, not the band's.
     assert passes(FIFTY_FIFTY, latency_within(LatencyBand(1.0, 2.0), "reviews-v2-black"))

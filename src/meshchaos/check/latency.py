@@ -8,9 +8,11 @@ about half the time, and pass a broken one on a lucky draw.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from meshchaos.check import _format as fmt
 from meshchaos.check._model import Check, CheckOutcome
-from meshchaos.load.result import LoadResult
+from meshchaos.load.result import LoadResult, Sample
 from meshchaos.oracle.prediction import LatencyBand
 from meshchaos.stats.intervals import one_sided_pvalue
 
@@ -89,15 +91,47 @@ def p99_below(seconds: float, outcome: str | None = None) -> Check:
     return percentile_below(99, seconds, outcome)
 
 
+# The largest share of a class that one stall may excuse (see latency_within).
+STALL_ALLOWANCE = 0.05
+
+
+def one_stall(late: Sequence[Sample]) -> tuple[int, float]:
+    """The most of ``late`` in flight together at one instant, and that instant.
+
+    A pause of the whole machine (a GC in an app, the host scheduling something else)
+    delays every request in flight at that moment at once, so late samples from one
+    stall are not independent: they all overlap one instant.
+    """
+    events = sorted(
+        [(s.start, 1) for s in late] + [(s.start + s.latency, -1) for s in late],
+        key=lambda e: (e[0], e[1]),  # an interval ends before one starting then begins
+    )
+    best, at, now = 0, 0.0, 0
+    for t, step in events:
+        now += step
+        if now > best:
+            best, at = now, t
+    return best, at
+
+
 def latency_within(
-    band: LatencyBand, outcome: str | None = None, tail_allowance: float = 0.01
+    band: LatencyBand,
+    outcome: str | None = None,
+    tail_allowance: float = 0.01,
+    stall_allowance: float = STALL_ALLOWANCE,
 ) -> Check:
     """Latencies (of ``outcome``, or of all requests) fall within ``band``.
 
     A correct system may put a few samples outside (GC pauses, a loaded CI box), so
     the check fails only when the share outside significantly exceeds
     ``tail_allowance`` (one-sided exact binomial); ``tail_allowance=0`` makes any
-    sample outside a failure.
+    sample outside a failure. The binomial test assumes independent samples, which a
+    stall breaks: at high concurrency one pause of the machine makes every request in
+    flight late together. So the largest group of late samples that were all in flight
+    at one instant counts as one stall and is left out of the count, when it is at most
+    ``stall_allowance`` of the samples and no more than the load's concurrency (more
+    cannot have been in flight together); the detail names it. A second stall, or one
+    that makes most of the class late (a 6 s wave of 32 requests), still counts.
     """
     if not 0 <= tail_allowance < 1:
         raise ValueError(f"tail_allowance must be in [0, 1), got {tail_allowance}")
@@ -114,6 +148,19 @@ def latency_within(
         if above:
             notes.append(f"{len(above)} above, slowest {fmt.seconds(above[-1])}")
         k = len(below) + len(above)
+        if above and tail_allowance > 0 and stall_allowance > 0:
+            late = [
+                s
+                for s in result.samples
+                if (outcome is None or s.outcome == outcome) and s.latency > band.high
+            ]
+            stalled, at = one_stall(late)
+            if stalled <= min(stall_allowance * len(values), result.concurrency):
+                k -= stalled
+                notes.append(
+                    f"{stalled} of them late together, in flight at {at:.3f} s: "
+                    "counted as one stall"
+                )
         return _tail_outcome(
             name, k, len(values), tail_allowance, alpha, "outside", "; ".join(notes)
         )
