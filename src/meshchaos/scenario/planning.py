@@ -21,7 +21,7 @@ class Sizing:
     used: int  # after the scenario's cap and floor
     min_effect: float
     detectable: float  # smallest deviation the used n detects with power 0.95
-    alpha: float  # the level each share check is sized for (scenario alpha / classes)
+    alpha: float  # the level each share check is sized for (scenario alpha / checks)
 
     @property
     def capped(self) -> bool:
@@ -57,12 +57,23 @@ def _tested_shares(prediction: Prediction) -> list[list[tuple[float, float]]]:
 
 
 def plan_sample(
-    prediction: Prediction, min_effect: float, alpha: float, *, cap: int, floor: int
+    prediction: Prediction,
+    min_effect: float,
+    alpha: float,
+    *,
+    cap: int,
+    floor: int,
+    judged: int = 0,
 ) -> Sizing:
-    """Size the sample so every tested share's check detects ``min_effect`` (capped)."""
+    """Size the sample so every tested share's check detects ``min_effect`` (capped).
+
+    ``judged`` is how many checks the verdict judges together (shares, bands, counters):
+    Holm's first step tests the smallest p-value at alpha / that many, so a deviation
+    that moves one share (and its counter) must clear that level. Sized for the worst
+    case: every other check null.
+    """
     checks = _tested_shares(prediction) or [[(1.0, 1.0)]]
-    # Holm's first step tests at alpha / k: size for that, the worst case.
-    level = alpha / len(checks)
+    level = alpha / max(len(checks), judged)
     shares = [share for check in checks for share in check]
     planned = max(
         math.ceil(sample_size(p, min_effect, level, POWER) / fraction) for p, fraction in shares

@@ -164,10 +164,28 @@ class Chaos:
         return self.policies.told(told)
 
     # -- 3. size and load ----------------------------------------------------------
-    def size(self, prediction: Prediction, *, max_requests: int, min_requests: int = 60) -> Sizing:
-        """The sample that detects ``--min-effect`` at this scenario's alpha, capped."""
+    def size(
+        self,
+        prediction: Prediction,
+        *,
+        max_requests: int,
+        min_requests: int = 60,
+        judged: int | None = None,
+    ) -> Sizing:
+        """The sample that detects ``--min-effect`` at this scenario's alpha, capped.
+
+        ``judged``: how many checks the verdict will judge together; by default those
+        of ``matches(prediction)`` and one per default counter.
+        """
+        if judged is None:
+            judged = len(matches(prediction).leaves()) + len(COUNTERS)
         sizing = plan_sample(
-            prediction, self.min_effect, current_alpha(), cap=max_requests, floor=min_requests
+            prediction,
+            self.min_effect,
+            current_alpha(),
+            cap=max_requests,
+            floor=min_requests,
+            judged=judged,
         )
         self.record.set("sizing", sizing)
         return sizing
@@ -273,8 +291,14 @@ class Chaos:
         if scenario.policies:
             self.apply(*scenario.policies)
         prediction = self.predict(scenario.request, told=scenario.told)
+        judged = len(matches(prediction).leaves()) + len(scenario.counters)
+        if scenario.mirror is not None:
+            judged += 2  # the primary's served and the shadow's mirrored counters
         sizing = self.size(
-            prediction, max_requests=scenario.max_requests, min_requests=scenario.min_requests
+            prediction,
+            max_requests=scenario.max_requests,
+            min_requests=scenario.min_requests,
+            judged=judged,
         )
         mirror = _MirrorWatch(self.mesh, scenario.mirror) if scenario.mirror else None
         observed = self.load(
