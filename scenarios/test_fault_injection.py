@@ -70,7 +70,7 @@ CASES = [
         _all("fault-reviews-abort-50pct-503.yaml"), id="reviews-abort-50pct-503-all-users"
     ),
     pytest.param(
-        _all("fault-reviews-delay-50pct-300ms.yaml", concurrency=64),
+        _all("fault-reviews-delay-50pct-300ms.yaml", concurrency=96),
         id="reviews-delay-50pct-300ms-all-users",
     ),
     pytest.param(
@@ -80,7 +80,7 @@ CASES = [
         _all("fault-details-abort-50pct-555.yaml"), id="details-abort-50pct-555-all-users"
     ),
     pytest.param(
-        _all("fault-details-delay-100pct-200ms.yaml", concurrency=96),
+        _all("fault-details-delay-100pct-200ms.yaml", concurrency=128),
         id="details-delay-100pct-200ms-all-users",
     ),
     # The task's two cases: reviews v2 gives up on ratings at 10 s, but productpage gives
