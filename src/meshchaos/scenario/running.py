@@ -178,7 +178,7 @@ class Chaos:
         of ``matches(prediction)`` and one per default counter.
         """
         if judged is None:
-            judged = len(matches(prediction).leaves()) + len(COUNTERS)
+            judged = judged_checks(prediction, COUNTERS)
         sizing = plan_sample(
             prediction,
             self.min_effect,
@@ -291,9 +291,7 @@ class Chaos:
         if scenario.policies:
             self.apply(*scenario.policies)
         prediction = self.predict(scenario.request, told=scenario.told)
-        judged = len(matches(prediction).leaves()) + len(scenario.counters)
-        if scenario.mirror is not None:
-            judged += 2  # the primary's served and the shadow's mirrored counters
+        judged = judged_checks(prediction, scenario.counters, mirror=scenario.mirror is not None)
         sizing = self.size(
             prediction,
             max_requests=scenario.max_requests,
@@ -308,6 +306,12 @@ class Chaos:
         if mirror is not None:
             checks += mirror.checks(prediction, observed, self.record)
         return self.expect(observed).to(*checks)
+
+
+def judged_checks(prediction: Prediction, counters: Sequence[str], *, mirror: bool = False) -> int:
+    """How many checks a table row judges together: those of ``matches(prediction)``, one
+    per counter, and with a mirror the primary's served and the shadow's mirrored count."""
+    return len(matches(prediction).leaves()) + len(counters) + (2 if mirror else 0)
 
 
 class _MirrorWatch:
