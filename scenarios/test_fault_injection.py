@@ -49,11 +49,11 @@ CASES = [
         id="ratings-delay-100pct-300ms-all-users",
     ),
     pytest.param(
-        bookinfo(V2, "fault-ratings-delay-50pct-300ms.yaml", concurrency=16),
+        bookinfo(V2, "fault-ratings-delay-50pct-300ms.yaml", concurrency=128),
         id="ratings-delay-50pct-300ms-all-users",
     ),
     pytest.param(
-        bookinfo(V2, "fault-ratings-delay-10pct-300ms.yaml", concurrency=16),
+        bookinfo(V2, "fault-ratings-delay-10pct-300ms.yaml", concurrency=48),
         id="ratings-delay-10pct-300ms-all-users",
     ),
     # Reviews balanced over v1, v2, v3 while v2 and v3 wait 300 ms on ratings: each

@@ -16,6 +16,7 @@ from meshchaos.check import (
     collect_reports,
     counter_matches,
     expect,
+    late_share,
     latency_within,
     matches,
     no_errors,
@@ -28,7 +29,13 @@ from meshchaos.check import (
 )
 from meshchaos.errors import LoadError, PolicyDeviation
 from meshchaos.load.result import LoadResult, Sample
-from meshchaos.oracle.prediction import LatencyBand, OutcomeShare, Prediction, RequestClass
+from meshchaos.oracle.prediction import (
+    LatencyBand,
+    LatencySplit,
+    OutcomeShare,
+    Prediction,
+    RequestClass,
+)
 from meshchaos.stats import use_alpha
 
 
@@ -233,6 +240,63 @@ def test_latency_within_counts_one_stall_once() -> None:
     assert not passes(_stalled(1000, [2.0], 80), latency_within(band))
     # A strict check excuses nothing.
     assert not passes(one, latency_within(band, tail_allowance=0.0))
+
+
+def _delayed(outcome: str, fast: int, slow: int) -> list[Sample]:
+    return [Sample(i * 0.01, 0.02, 200, outcome) for i in range(fast)] + [
+        Sample(i * 0.01, 0.31, 200, outcome) for i in range(slow)
+    ]
+
+
+def test_late_share_counts_the_answers_at_or_after_the_threshold() -> None:
+    result = LoadResult("t", _delayed("x", 500, 500), 10.0, 16)
+    assert passes(result, late_share(0.295, equals=0.5))
+    out = late_share(0.295, equals=0.5).evaluate(result, 0.01)
+    assert (out.k, out.n) == (500, 1000)
+    assert out.name == "share answering at 295 ms or later among all requests"
+    # A 50 % delay firing 45 % of the time: 450 of 1000 late.
+    shifted = LoadResult("t", _delayed("x", 550, 450), 10.0, 16)
+    message = failure(shifted, late_share(0.295, equals=0.5))
+    assert "observed 0.450 (450/1000)" in message
+    # Exactly at the threshold counts as late: a timer cannot fire before it.
+    edge = LoadResult("t", [Sample(0.0, 0.295, 200, "x")], 1.0, 1)
+    assert late_share(0.295, equals=1.0).evaluate(edge, 0.01).k == 1
+
+
+def test_late_share_among_a_group_ignores_other_classes() -> None:
+    samples = _delayed("reviews-v2-black", 300, 300) + _delayed("reviews-v1", 900, 0)
+    result = LoadResult("t", samples, 10.0, 16)
+    check = late_share(0.295, equals=0.5, among=["reviews-v2-black"])
+    out = check.evaluate(result, 0.01)
+    assert (out.k, out.n) == (300, 600)
+    assert passes(result, check)
+    assert not passes(result, late_share(0.295, equals=0.5))  # 300 of 1500 overall
+    with pytest.raises(ValueError, match="equals must be in"):
+        late_share(0.3, equals=1.5)
+
+
+def test_matches_checks_a_latency_split() -> None:
+    fast, slow = LatencyBand(0.0, 0.25), LatencyBand(0.295, 0.55)
+    prediction = Prediction(
+        RequestClass(),
+        (
+            OutcomeShare(
+                "reviews-v2-black",
+                1.0,
+                LatencyBand(0.0, 0.55),
+                components=((0.5, fast), (0.5, slow)),
+            ),
+        ),
+        splits=(LatencySplit(0.295, 0.5, ("reviews-v2-black",), 1.0),),
+    )
+    names = [c.name for c in matches(prediction).leaves()]
+    assert "share answering at 295 ms or later among all requests" in names
+    assert passes(
+        LoadResult("t", _delayed("reviews-v2-black", 500, 500), 10.0, 16), matches(prediction)
+    )
+    assert not passes(
+        LoadResult("t", _delayed("reviews-v2-black", 550, 450), 10.0, 16), matches(prediction)
+    )
 
 
 def test_latency_within_no_samples_of_the_class_passes() -> None:

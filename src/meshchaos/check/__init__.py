@@ -11,7 +11,7 @@ interval, the p-value and the evidence. The families of checks:
 - rates (:mod:`~meshchaos.check.rates`): ``share``, ``status_share``, ``no_errors``,
   ``unpredicted_at_most``;
 - latency (:mod:`~meshchaos.check.latency`): ``percentile_below``, ``p50_below``,
-  ``p99_below``, ``latency_within``;
+  ``p99_below``, ``latency_within``, ``late_share``;
 - counters (:mod:`~meshchaos.check.counters`): ``counter_matches``, ``counter_between``;
 - the prediction as a whole (:mod:`~meshchaos.check.prediction`): ``matches``;
 - windows of a run (:func:`during`): a check on the requests of one phase of the run,
@@ -23,7 +23,13 @@ from __future__ import annotations
 from meshchaos.check._judge import CheckReport, ChecksFailed, Expectation, collect_reports, expect
 from meshchaos.check._model import Check, CheckOutcome, all_of, any_of, during, not_
 from meshchaos.check.counters import Unreadable, counter_between, counter_matches
-from meshchaos.check.latency import latency_within, p50_below, p99_below, percentile_below
+from meshchaos.check.latency import (
+    late_share,
+    latency_within,
+    p50_below,
+    p99_below,
+    percentile_below,
+)
 from meshchaos.check.prediction import matches
 from meshchaos.check.rates import no_errors, share, status_share, unpredicted_at_most
 
@@ -41,6 +47,7 @@ __all__ = [
     "counter_matches",
     "during",
     "expect",
+    "late_share",
     "latency_within",
     "matches",
     "no_errors",

@@ -8,15 +8,15 @@ about half the time, and pass a broken one on a lucky draw.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from meshchaos.check import _format as fmt
 from meshchaos.check._model import Check, CheckOutcome
 from meshchaos.load.result import LoadResult, Sample
 from meshchaos.oracle.prediction import LatencyBand
-from meshchaos.stats.intervals import one_sided_pvalue
+from meshchaos.stats.intervals import binomial_pvalue, one_sided_pvalue
 
-__all__ = ["latency_within", "p50_below", "p99_below", "percentile_below"]
+__all__ = ["late_share", "latency_within", "p50_below", "p99_below", "percentile_below"]
 
 
 def _tail_outcome(
@@ -163,6 +163,44 @@ def latency_within(
                 )
         return _tail_outcome(
             name, k, len(values), tail_allowance, alpha, "outside", "; ".join(notes)
+        )
+
+    return Check(name, evaluate)
+
+
+def late_share(at: float, *, equals: float, among: Collection[str] | None = None) -> Check:
+    """Among the requests classed as one of ``among`` (all, by default), the share that
+    answered at ``at`` seconds or later is ``equals`` (two-sided exact test on that
+    subsample).
+
+    For a partial delay (``LatencySplit``): it changes no class, only how many of a
+    class's requests wait for it. Requests answer ``at`` or later exactly when they took
+    the delayed branch, so a delay that fires 45 % of the time instead of 50 % moves this
+    share, where a latency band, which both branches fall in, cannot see it.
+    """
+    if not 0 <= equals <= 1:
+        raise ValueError(f"late share at {at} s: equals must be in [0, 1], got {equals}")
+    group = None if among is None else frozenset(among)
+    who = "all requests" if group is None else " | ".join(sorted(group))
+    name = f"share answering at {fmt.seconds(at)} or later among {who}"
+
+    def evaluate(result: LoadResult, alpha: float) -> CheckOutcome:
+        values = [s.latency for s in result.samples if group is None or s.outcome in group]
+        n = len(values)
+        k = sum(1 for v in values if v >= at)
+        low, high = fmt.ci_bounds(k, n, alpha) if n else (None, None)
+        return CheckOutcome(
+            name=name,
+            pvalue=binomial_pvalue(k, n, equals),
+            expected=f"{equals:.3f}",
+            observed=f"{k / n:.3f} ({k}/{n})" if n else "no samples",
+            interval=fmt.ci(k, n, alpha) if n else "",
+            k=k,
+            n=n,
+            expected_low=equals,
+            expected_high=equals,
+            interval_low=low,
+            interval_high=high,
         )
 
     return Check(name, evaluate)

@@ -7,7 +7,7 @@ import math
 from collections.abc import Collection
 
 from meshchaos.check._model import Check, CheckOutcome, all_of
-from meshchaos.check.latency import latency_within
+from meshchaos.check.latency import late_share, latency_within
 from meshchaos.check.rates import share, share_among
 from meshchaos.load.result import LoadResult
 from meshchaos.oracle.prediction import Prediction
@@ -42,7 +42,9 @@ def matches(
 
     Expands to one check per predicted class (exact share: two-sided exact test;
     bounded share: test against the nearer bound), one per share the oracle can state
-    only within a group of classes (:func:`share_among`), one check that no unpredicted class
+    only within a group of classes (:func:`share_among`), one per share of late answers
+    where a partial delay splits classes by latency (:func:`late_share`), one check that
+    no unpredicted class
     occurs, and, with ``latency``, one :func:`latency_within` check per class with a
     non-trivial band. ``to`` judges all of them together with Holm.
 
@@ -68,6 +70,10 @@ def matches(
             checks.append(share(cls, between=(max(0.0, lo), min(1.0, hi))))
     for c in prediction.conditionals:
         checks.append(share_among(c.outcome, c.given, equals=c.probability))
+    everything = set(classes)
+    for split in prediction.splits:
+        among = None if set(split.given) == everything else split.given
+        checks.append(late_share(split.at, equals=split.probability, among=among))
     checks.append(_unpredicted(set(classes), set(ignore)))
     if latency:
         for o in prediction.outcomes:

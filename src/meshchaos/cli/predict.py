@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,8 @@ def prediction_json(p: Prediction) -> dict[str, Any]:
             }
             for o in p.outcomes
         ],
+        "conditionals": [dataclasses.asdict(c) for c in p.conditionals],
+        "splits": [dataclasses.asdict(s) for s in p.splits],
         "mirrored": p.mirrored,
         "counters": p.counters,
         "unpredictable": sorted(p.unpredictable),
@@ -85,6 +88,14 @@ def render_text(prediction: Prediction) -> str:
             lo, hi = o.bounds
             prob = f"{prob} [{lo:.3g}..{hi:.3g}]"
         out.append(f"{o.outcome:<28} {prob:>12}  {o.latency.low:.3f} .. {o.latency.high:.3f}")
+    out += [
+        f"{c.outcome} among {' | '.join(c.given)}: {c.probability:.6g}"
+        for c in prediction.conditionals
+    ]
+    out += [
+        f"answering at {s.at:.3f} s or later among {' | '.join(s.given)}: {s.probability:.6g}"
+        for s in prediction.splits
+    ]
     out += [f"mirrored to {k}: {v:.6g}" for k, v in prediction.mirrored.items()]
     out += [f"counter {k}: {v:.6g} per request" for k, v in prediction.counters.items()]
     out += [

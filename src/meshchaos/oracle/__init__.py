@@ -6,7 +6,14 @@ detection), the mirror shares, expected proxy counters and a readable reasoning 
 """
 
 from meshchaos.oracle.predict import DEFAULT_TIMING, Timing, outcome_class, predict
-from meshchaos.oracle.prediction import LatencyBand, OutcomeShare, Prediction, RequestClass
+from meshchaos.oracle.prediction import (
+    ConditionalShare,
+    LatencyBand,
+    LatencySplit,
+    OutcomeShare,
+    Prediction,
+    RequestClass,
+)
 from meshchaos.oracle.topology import (
     BOOKINFO,
     Behaviour,
@@ -23,7 +30,9 @@ __all__ = [
     "DEFAULT_TIMING",
     "Behaviour",
     "CallEdge",
+    "ConditionalShare",
     "LatencyBand",
+    "LatencySplit",
     "OutcomeShare",
     "PathCalls",
     "Prediction",

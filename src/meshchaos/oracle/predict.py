@@ -15,13 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from meshchaos.istio.model import Resource
-from meshchaos.oracle import _balance, _bounds
+from meshchaos.oracle import _balance, _bounds, _split
 from meshchaos.oracle._dist import Dist, Resp, counters_plain
 from meshchaos.oracle._engine import Caller, Engine
 from meshchaos.oracle._match import Request
 from meshchaos.oracle.prediction import (
     ConditionalShare,
     LatencyBand,
+    LatencySplit,
     OutcomeShare,
     Prediction,
     RequestClass,
@@ -66,8 +67,9 @@ def predict(
     mirrored = {k: v for k, v in sorted(dist.mirrored.items()) if v}
     unpredictable: set[str] = set()
     conditionals: list[ConditionalShare] = []
+    summaries = [outcomes]
     if engine.lb_uneven:
-        outcomes, varying, conditionals = _balance_bounds(
+        outcomes, varying, conditionals, summaries = _balance_bounds(
             resources, request, topology, timing, engine, outcomes, notes
         )
         if varying:
@@ -77,6 +79,7 @@ def predict(
             mirrored = {k: v for k, v in mirrored.items() if k not in varying}
             unpredictable |= varying
     counter_bounds: dict[str, tuple[int, int]] = {}
+    balanced = outcomes
     outcomes = _bounds.apply(
         resources,
         topology,
@@ -87,6 +90,8 @@ def predict(
         notes,
         counter_bounds,
     )
+    # A pool or outlier bound ties the classes' shares to latency: no split is exact.
+    splits = _splits(summaries, notes) if outcomes == balanced else []
     return Prediction(
         request=request,
         outcomes=tuple(outcomes),
@@ -96,7 +101,19 @@ def predict(
         unpredictable=frozenset(unpredictable),
         counter_bounds=counter_bounds,
         conditionals=tuple(conditionals),
+        splits=tuple(splits),
     )
+
+
+def _splits(summaries: Sequence[Sequence[OutcomeShare]], notes: list[str]) -> list[LatencySplit]:
+    splits = _split.latency_splits(summaries)
+    for s in splits:
+        notes.append(
+            f"⇒ answering at {s.at:.3f} s or later among {' | '.join(s.given)}: "
+            f"{s.probability:.6g} (latency split; that group at least {s.given_low:.4g} "
+            "of the requests)"
+        )
+    return splits
 
 
 def _run(engine: Engine, request: RequestClass, topology: Topology) -> Dist:
@@ -116,12 +133,13 @@ def _balance_bounds(
     engine: Engine,
     outcomes: list[OutcomeShare],
     notes: list[str],
-) -> tuple[list[OutcomeShare], set[str], list[ConditionalShare]]:
+) -> tuple[list[OutcomeShare], set[str], list[ConditionalShare], list[list[OutcomeShare]]]:
     """Bound each share over the LEAST_REQUEST load orders of the uneven clusters
     (``_balance``): the uniform split stays the point estimate, the orders give the
     interval, and the latency band covers every order's branches. Also returns the
-    counters and mirror targets whose expected rate differs between orders, and the
-    shares that are exact within a group of classes in every order."""
+    counters and mirror targets whose expected rate differs between orders, the
+    shares that are exact within a group of classes in every order, and each order's
+    class summary (the uniform split first)."""
     keys = list(engine.lb_uneven)
     choices = [_balance.orders(engine.lb_uneven[k]) for k in keys]
     combos = 1
@@ -129,7 +147,7 @@ def _balance_bounds(
         combos *= len(c)
     if combos > _balance.MAX_ORDERS:
         notes.append(f"{combos} balancer load orders: too many to bound; shares are estimates")
-        return outcomes, set(), []
+        return outcomes, set(), [], []
     runs: list[dict[str, OutcomeShare]] = []
     rates: dict[str, set[float]] = {}
 
@@ -180,7 +198,8 @@ def _balance_bounds(
             f"⇒ {cls} among {' | '.join(given)}: {p:.6g} in every load order "
             f"(that group at least {low:.4g} of the requests)"
         )
-    return out, varying, conditionals
+    summaries = [outcomes, *([*r.values()] for r in runs)]
+    return out, varying, conditionals, summaries
 
 
 def outcome_class(r: Resp, *, page: bool = True) -> str:

@@ -89,6 +89,24 @@ class ConditionalShare:
 
 
 @dataclass(frozen=True)
+class LatencySplit:
+    """An exact share of late answers within a group of classes (a partial delay).
+
+    Among the requests whose class is one of ``given``, the share ``probability`` answers
+    at ``at`` seconds or later, and the rest before: the group's branches lie in latency
+    bands with a gap at ``at``. ``given_low`` is the least share the group takes of all
+    requests, which the sample is sized against. With ratings delayed 300 ms on half of
+    its calls and reviews pinned to v2, every page is ``reviews-v2-black``, and half of
+    them answer at 0.295 s or later.
+    """
+
+    at: float
+    probability: float
+    given: tuple[str, ...]
+    given_low: float
+
+
+@dataclass(frozen=True)
 class Prediction:
     """The expected mixture of outcomes; probabilities sum to 1."""
 
@@ -109,6 +127,8 @@ class Prediction:
     counter_bounds: dict[str, tuple[int, int]] = field(default_factory=dict)
     # Exact shares within groups of classes whose own shares are bounded (balancer).
     conditionals: tuple[ConditionalShare, ...] = ()
+    # Exact shares of late answers where a partial delay splits classes by latency.
+    splits: tuple[LatencySplit, ...] = ()
 
     def probability(self, outcome: str) -> float:
         return sum(o.probability for o in self.outcomes if o.outcome == outcome)

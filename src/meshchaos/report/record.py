@@ -130,6 +130,14 @@ def prediction_entry(prediction: Any) -> dict[str, Any] | None:
         "counter_bounds": {k: list(v) for k, v in prediction.counter_bounds.items()},
         "mirrored": dict(prediction.mirrored),
         "unpredictable": sorted(prediction.unpredictable),
+        "conditionals": [
+            {"outcome": c.outcome, "given": list(c.given), "probability": c.probability}
+            for c in prediction.conditionals
+        ],
+        "splits": [
+            {"at": s.at, "given": list(s.given), "probability": s.probability}
+            for s in prediction.splits
+        ],
     }
 
 

@@ -42,7 +42,8 @@ def _tested_shares(prediction: Prediction) -> list[list[tuple[float, float]]]:
     ``fraction`` of the requests at least. An exact share; both edges of a bounded
     share (a deviation beyond either is what its one check must catch; an edge at 0 or
     1 cannot be crossed); a share exact only within a group, seen by the group's least
-    share of the requests; a mirrored share."""
+    share of the requests; a share of late answers (latency split), likewise; a mirrored
+    share."""
     checks: list[list[tuple[float, float]]] = []
     for o in prediction.outcomes:
         if o.is_exact:
@@ -52,6 +53,7 @@ def _tested_shares(prediction: Prediction) -> list[list[tuple[float, float]]]:
         if edges:
             checks.append(edges)
     checks += [[(c.probability, c.given_low)] for c in prediction.conditionals]
+    checks += [[(s.probability, s.given_low)] for s in prediction.splits]
     checks += [[(p, 1.0)] for p in prediction.mirrored.values() if 0.0 < p < 1.0]
     return checks
 
