@@ -49,7 +49,7 @@ CASES = [
         id="ratings-delay-100pct-300ms-all-users",
     ),
     pytest.param(
-        bookinfo(V2, "fault-ratings-delay-50pct-300ms.yaml", concurrency=128),
+        bookinfo(V2, "fault-ratings-delay-50pct-300ms.yaml", concurrency=192),
         id="ratings-delay-50pct-300ms-all-users",
     ),
     pytest.param(
@@ -59,7 +59,7 @@ CASES = [
     # Reviews balanced over v1, v2, v3 while v2 and v3 wait 300 ms on ratings: each
     # version's share lies within the power-of-two-choices bounds [1/9, 5/9].
     pytest.param(
-        _all("fault-ratings-delay-100pct-300ms.yaml", concurrency=96),
+        _all("fault-ratings-delay-100pct-300ms.yaml", concurrency=160),
         id="ratings-delay-100pct-300ms-reviews-balanced-least-request",
     ),
     # productpage retries a failed reviews call once, so a p abort fails the page with p^2.
@@ -70,7 +70,7 @@ CASES = [
         _all("fault-reviews-abort-50pct-503.yaml"), id="reviews-abort-50pct-503-all-users"
     ),
     pytest.param(
-        _all("fault-reviews-delay-50pct-300ms.yaml", concurrency=96),
+        _all("fault-reviews-delay-50pct-300ms.yaml", concurrency=192),
         id="reviews-delay-50pct-300ms-all-users",
     ),
     pytest.param(
@@ -80,7 +80,7 @@ CASES = [
         _all("fault-details-abort-50pct-555.yaml"), id="details-abort-50pct-555-all-users"
     ),
     pytest.param(
-        _all("fault-details-delay-100pct-200ms.yaml", concurrency=128),
+        _all("fault-details-delay-100pct-200ms.yaml", concurrency=256),
         id="details-delay-100pct-200ms-all-users",
     ),
     # The task's two cases: reviews v2 gives up on ratings at 10 s, but productpage gives

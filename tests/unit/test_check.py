@@ -242,29 +242,45 @@ def test_latency_within_counts_one_stall_once() -> None:
     assert not passes(one, latency_within(band, tail_allowance=0.0))
 
 
-def _delayed(outcome: str, fast: int, slow: int) -> list[Sample]:
-    return [Sample(i * 0.01, 0.02, 200, outcome) for i in range(fast)] + [
-        Sample(i * 0.01, 0.31, 200, outcome) for i in range(slow)
+def _delayed(outcome: str, fast: int, slow: int, after: float = 0.001) -> list[Sample]:
+    """``fast`` answers of 20 ms and ``slow`` of 310 ms, all sent after ``after``."""
+    return [Sample(after + i * 0.01, 0.02, 200, outcome) for i in range(fast)] + [
+        Sample(after + i * 0.01, 0.31, 200, outcome) for i in range(slow)
     ]
 
 
+# The first answer of a run: one request sent at 0 that answered at once.
+OPENER = [Sample(0.0, 0.001, 200, "x")]
+
+
 def test_late_share_counts_the_answers_at_or_after_the_threshold() -> None:
-    result = LoadResult("t", _delayed("x", 500, 500), 10.0, 16)
+    result = LoadResult("t", OPENER + _delayed("x", 500, 500), 10.0, 16)
     assert passes(result, late_share(0.295, equals=0.5))
     out = late_share(0.295, equals=0.5).evaluate(result, 0.01)
-    assert (out.k, out.n) == (500, 1000)
+    assert (out.k, out.n) == (500, 1000)  # the opener, the first wave, is left out
     assert out.name == "share answering at 295 ms or later among all requests"
     # A 50 % delay firing 45 % of the time: 450 of 1000 late.
-    shifted = LoadResult("t", _delayed("x", 550, 450), 10.0, 16)
+    shifted = LoadResult("t", OPENER + _delayed("x", 550, 450), 10.0, 16)
     message = failure(shifted, late_share(0.295, equals=0.5))
     assert "observed 0.450 (450/1000)" in message
     # Exactly at the threshold counts as late: a timer cannot fire before it.
-    edge = LoadResult("t", [Sample(0.0, 0.295, 200, "x")], 1.0, 1)
+    edge = LoadResult("t", [*OPENER, Sample(0.01, 0.295, 200, "x")], 1.0, 1)
     assert late_share(0.295, equals=1.0).evaluate(edge, 0.01).k == 1
 
 
+def test_late_share_leaves_the_first_wave_out() -> None:
+    # 64 requests sent together at the start queue behind each other: all 400 ms late,
+    # delayed or not. They were sent before the first answer came back (at 0.4 s).
+    wave = [Sample(0.0, 0.4, 200, "x") for _ in range(64)]
+    result = LoadResult("t", wave + _delayed("x", 500, 500, after=0.4), 10.0, 64)
+    out = late_share(0.295, equals=0.5).evaluate(result, 0.01)
+    assert (out.k, out.n) == (500, 1000)
+    assert out.detail == "the first wave (64 sent before any answer) left out"
+    assert passes(result, late_share(0.295, equals=0.5))
+
+
 def test_late_share_among_a_group_ignores_other_classes() -> None:
-    samples = _delayed("reviews-v2-black", 300, 300) + _delayed("reviews-v1", 900, 0)
+    samples = OPENER + _delayed("reviews-v2-black", 300, 300) + _delayed("reviews-v1", 900, 0)
     result = LoadResult("t", samples, 10.0, 16)
     check = late_share(0.295, equals=0.5, among=["reviews-v2-black"])
     out = check.evaluate(result, 0.01)
@@ -291,12 +307,10 @@ def test_matches_checks_a_latency_split() -> None:
     )
     names = [c.name for c in matches(prediction).leaves()]
     assert "share answering at 295 ms or later among all requests" in names
-    assert passes(
-        LoadResult("t", _delayed("reviews-v2-black", 500, 500), 10.0, 16), matches(prediction)
-    )
-    assert not passes(
-        LoadResult("t", _delayed("reviews-v2-black", 550, 450), 10.0, 16), matches(prediction)
-    )
+    fair = _delayed("reviews-v2-black", 500, 500, after=0.0)
+    assert passes(LoadResult("t", fair, 10.0, 16), matches(prediction))
+    short = _delayed("reviews-v2-black", 550, 450, after=0.0)
+    assert not passes(LoadResult("t", short, 10.0, 16), matches(prediction))
 
 
 def test_latency_within_no_samples_of_the_class_passes() -> None:

@@ -168,6 +168,11 @@ def latency_within(
     return Check(name, evaluate)
 
 
+def first_answer(samples: Sequence[Sample]) -> float:
+    """When the first answer of a run came back (seconds since it began; 0 if none)."""
+    return min((s.start + s.latency for s in samples), default=0.0)
+
+
 def late_share(at: float, *, equals: float, among: Collection[str] | None = None) -> Check:
     """Among the requests classed as one of ``among`` (all, by default), the share that
     answered at ``at`` seconds or later is ``equals`` (two-sided exact test on that
@@ -177,6 +182,13 @@ def late_share(at: float, *, equals: float, among: Collection[str] | None = None
     class's requests wait for it. Requests answer ``at`` or later exactly when they took
     the delayed branch, so a delay that fires 45 % of the time instead of 50 % moves this
     share, where a latency band, which both branches fall in, cannot see it.
+
+    The first wave is left out: the requests sent before any answer came back. A closed
+    loop starts all its connections at once, so those requests reach the apps together
+    and queue behind each other; at high concurrency an undelayed one can take longer
+    than the delay and would count as late. Which requests are in the first wave is
+    fixed before any of them draws its delay, so leaving them out biases nothing (the
+    plan adds one wave to the sample for it, :func:`meshchaos.scenario.planning.plan_sample`).
     """
     if not 0 <= equals <= 1:
         raise ValueError(f"late share at {at} s: equals must be in [0, 1], got {equals}")
@@ -185,7 +197,13 @@ def late_share(at: float, *, equals: float, among: Collection[str] | None = None
     name = f"share answering at {fmt.seconds(at)} or later among {who}"
 
     def evaluate(result: LoadResult, alpha: float) -> CheckOutcome:
-        values = [s.latency for s in result.samples if group is None or s.outcome in group]
+        first = first_answer(result.samples)
+        wave = sum(1 for s in result.samples if s.start < first)
+        values = [
+            s.latency
+            for s in result.samples
+            if s.start >= first and (group is None or s.outcome in group)
+        ]
         n = len(values)
         k = sum(1 for v in values if v >= at)
         low, high = fmt.ci_bounds(k, n, alpha) if n else (None, None)
@@ -195,6 +213,7 @@ def late_share(at: float, *, equals: float, among: Collection[str] | None = None
             expected=f"{equals:.3f}",
             observed=f"{k / n:.3f} ({k}/{n})" if n else "no samples",
             interval=fmt.ci(k, n, alpha) if n else "",
+            detail=f"the first wave ({wave} sent before any answer) left out" if wave else "",
             k=k,
             n=n,
             expected_low=equals,

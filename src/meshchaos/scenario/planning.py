@@ -37,24 +37,25 @@ class Sizing:
         return f"{self.used} requests (planned {self.planned}; detects {what} at power {POWER})"
 
 
-def _tested_shares(prediction: Prediction) -> list[list[tuple[float, float]]]:
-    """Per share check, the shares it tests, as ``(p, fraction)``: the check sees
-    ``fraction`` of the requests at least. An exact share; both edges of a bounded
+def _tested_shares(prediction: Prediction) -> list[list[tuple[float, float, bool]]]:
+    """Per share check, the shares it tests, as ``(p, fraction, after_first_wave)``: the
+    check sees ``fraction`` of the requests at least (of those after the first wave, if
+    the last is true). An exact share; both edges of a bounded
     share (a deviation beyond either is what its one check must catch; an edge at 0 or
     1 cannot be crossed); a share exact only within a group, seen by the group's least
     share of the requests; a share of late answers (latency split), likewise; a mirrored
     share."""
-    checks: list[list[tuple[float, float]]] = []
+    checks: list[list[tuple[float, float, bool]]] = []
     for o in prediction.outcomes:
         if o.is_exact:
-            checks.append([(o.probability, 1.0)])
+            checks.append([(o.probability, 1.0, False)])
             continue
-        edges = [(edge, 1.0) for edge in o.bounds if 0.0 < edge < 1.0]
+        edges = [(edge, 1.0, False) for edge in o.bounds if 0.0 < edge < 1.0]
         if edges:
             checks.append(edges)
-    checks += [[(c.probability, c.given_low)] for c in prediction.conditionals]
-    checks += [[(s.probability, s.given_low)] for s in prediction.splits]
-    checks += [[(p, 1.0)] for p in prediction.mirrored.values() if 0.0 < p < 1.0]
+    checks += [[(c.probability, c.given_low, False)] for c in prediction.conditionals]
+    checks += [[(s.probability, s.given_low, True)] for s in prediction.splits]
+    checks += [[(p, 1.0, False)] for p in prediction.mirrored.values() if 0.0 < p < 1.0]
     return checks
 
 
@@ -72,16 +73,23 @@ def plan_sample(
     ``judged`` is how many checks the verdict judges together (shares, bands, counters):
     Holm's first step tests the smallest p-value at alpha / that many, so a deviation
     that moves one share (and its counter) must clear that level. Sized for the worst
-    case: every other check null.
+    case: every other check null. A latency split leaves the first wave out (one
+    request per connection, :func:`meshchaos.check.late_share`), so its n gets that
+    many more.
     """
-    checks = _tested_shares(prediction) or [[(1.0, 1.0)]]
+    checks = _tested_shares(prediction) or [[(1.0, 1.0, False)]]
     level = alpha / max(len(checks), judged)
     shares = [share for check in checks for share in check]
+    wave = prediction.request.concurrency
     planned = max(
-        math.ceil(sample_size(p, min_effect, level, POWER) / fraction) for p, fraction in shares
+        math.ceil(sample_size(p, min_effect, level, POWER) / fraction) + (wave if later else 0)
+        for p, fraction, later in shares
     )
     used = max(floor, min(planned, cap))
     detectable = max(
-        detectable_effect(p, math.floor(used * fraction), level, POWER) for p, fraction in shares
+        detectable_effect(
+            p, max(0, math.floor((used - (wave if later else 0)) * fraction)), level, POWER
+        )
+        for p, fraction, later in shares
     )
     return Sizing(planned, used, min_effect, detectable, level)

@@ -29,14 +29,16 @@ def test_a_certain_class_needs_only_the_floor_of_evidence() -> None:
     assert _plan(one) == sample_size(1.0, 0.05, 0.001)
 
 
-def test_a_latency_split_is_sized_like_a_share_of_its_group() -> None:
+def test_a_latency_split_is_sized_like_a_share_of_its_group_plus_the_first_wave() -> None:
     one = (OutcomeShare("x", 1.0, BAND),)
-    whole = Prediction(RequestClass(), one, splits=(LatencySplit(0.295, 0.5, ("x",), 1.0),))
-    # two checks (the class's share, the split) share the level
-    assert _plan(whole) == sample_size(0.5, 0.05, 0.001 / 2)
+    page = RequestClass(concurrency=16)
+    whole = Prediction(page, one, splits=(LatencySplit(0.295, 0.5, ("x",), 1.0),))
+    # two checks (the class's share, the split) share the level; the split leaves the
+    # 16 requests of the first wave out
+    assert _plan(whole) == sample_size(0.5, 0.05, 0.001 / 2) + 16
     # a group that takes at least a ninth of the requests needs nine times the pages
-    ninth = Prediction(RequestClass(), one, splits=(LatencySplit(0.295, 0.5, ("x",), 1 / 9),))
-    assert _plan(ninth) == math.ceil(sample_size(0.5, 0.05, 0.001 / 2) / (1 / 9))
+    ninth = Prediction(page, one, splits=(LatencySplit(0.295, 0.5, ("x",), 1 / 9),))
+    assert _plan(ninth) == math.ceil(sample_size(0.5, 0.05, 0.001 / 2) / (1 / 9)) + 16
 
 
 def test_the_level_is_shared_by_every_check_judged_together() -> None:
