@@ -7,9 +7,9 @@ For each deviation kind (default: all four; see ``benchmarks/_deviate.py``), run
 scenarios that could see it (``-k`` of the families below, or ``PYTEST_ARGS``) in a
 fresh ``pytest`` with the ``_deviate`` plugin, which changes the Envoy config the local
 mesh runs while the oracle still predicts from the YAML: a 50 % abort fires at 45 %, a
-10 % abort at 5 %, a 50 % delay at 45 %, a 50/50 split runs 45/55. Every scenario whose mesh ran a changed
-route must fail ("caught"); one that passes is "blind". Scenarios the deviation did not
-touch must pass: a failure there is a false alarm.
+10 % abort at 5 %, a 50 % delay at 45 %, a 50/50 split runs 45/55. Every scenario whose
+mesh ran a changed route must fail ("caught"); one that passes is "blind". Scenarios
+the deviation did not touch must pass: a failure there is a false alarm.
 
 Each scenario is sized for power 0.95 against exactly 5 points, so about one covering
 run in twenty passes by chance; a blind scenario passes nearly every time. So a deviated
