@@ -12,9 +12,10 @@ from collections.abc import Collection, Sequence
 
 from meshchaos.check import _format as fmt
 from meshchaos.check._model import Check, CheckOutcome
+from meshchaos.check.rates import _rate_check
 from meshchaos.load.result import LoadResult, Sample
 from meshchaos.oracle.prediction import LatencyBand
-from meshchaos.stats.intervals import binomial_pvalue, one_sided_pvalue
+from meshchaos.stats.intervals import one_sided_pvalue
 
 __all__ = ["late_share", "latency_within", "p50_below", "p99_below", "percentile_below"]
 
@@ -190,36 +191,28 @@ def late_share(at: float, *, equals: float, among: Collection[str] | None = None
     fixed before any of them draws its delay, so leaving them out biases nothing (the
     plan adds one wave to the sample for it, :func:`meshchaos.scenario.planning.plan_sample`).
     """
-    if not 0 <= equals <= 1:
-        raise ValueError(f"late share at {at} s: equals must be in [0, 1], got {equals}")
     group = None if among is None else frozenset(among)
     who = "all requests" if group is None else " | ".join(sorted(group))
     name = f"share answering at {fmt.seconds(at)} or later among {who}"
 
-    def evaluate(result: LoadResult, alpha: float) -> CheckOutcome:
+    def later(result: LoadResult) -> list[float]:
         first = first_answer(result.samples)
-        wave = sum(1 for s in result.samples if s.start < first)
-        values = [
+        return [
             s.latency
             for s in result.samples
             if s.start >= first and (group is None or s.outcome in group)
         ]
-        n = len(values)
-        k = sum(1 for v in values if v >= at)
-        low, high = fmt.ci_bounds(k, n, alpha) if n else (None, None)
-        return CheckOutcome(
-            name=name,
-            pvalue=binomial_pvalue(k, n, equals),
-            expected=f"{equals:.3f}",
-            observed=f"{k / n:.3f} ({k}/{n})" if n else "no samples",
-            interval=fmt.ci(k, n, alpha) if n else "",
-            detail=f"the first wave ({wave} sent before any answer) left out" if wave else "",
-            k=k,
-            n=n,
-            expected_low=equals,
-            expected_high=equals,
-            interval_low=low,
-            interval_high=high,
-        )
 
-    return Check(name, evaluate)
+    def wave(result: LoadResult) -> str:
+        first = first_answer(result.samples)
+        sent = sum(1 for s in result.samples if s.start < first)
+        return f"the first wave ({sent} sent before any answer) left out" if sent else ""
+
+    return _rate_check(
+        name,
+        lambda r: sum(1 for v in later(r) if v >= at),
+        equals,
+        None,
+        among=lambda r: len(later(r)),
+        detail=wave,
+    )

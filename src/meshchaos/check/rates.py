@@ -18,6 +18,7 @@ def _rate_check(
     equals: float | None,
     between: tuple[float, float] | None,
     among: Callable[[LoadResult], int] | None = None,
+    detail: Callable[[LoadResult], str] | None = None,
 ) -> Check:
     if (equals is None) == (between is None):
         raise ValueError(f"{name}: give exactly one of equals= or between=")
@@ -45,6 +46,7 @@ def _rate_check(
             expected=expected,
             observed=f"{k / n:.3f} ({k}/{n})" if n else "no samples",
             interval=fmt.ci(k, n, alpha) if n else "",
+            detail=detail(result) if detail is not None else "",
             k=k,
             n=n,
             expected_low=low,
