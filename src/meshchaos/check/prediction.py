@@ -44,9 +44,8 @@ def matches(
     bounded share: test against the nearer bound), one per share the oracle can state
     only within a group of classes (:func:`share_among`), one per share of late answers
     where a partial delay splits classes by latency (:func:`late_share`), one check that
-    no unpredicted class
-    occurs, and, with ``latency``, one :func:`latency_within` check per class with a
-    non-trivial band. ``to`` judges all of them together with Holm.
+    no unpredicted class occurs, and, with ``latency``, one :func:`latency_within` check
+    per class with a non-trivial band. ``to`` judges all of them together with Holm.
 
     An unpredicted class has probability 0, so a single occurrence refutes the
     prediction exactly (no false alarm is possible if the oracle is right); an
