@@ -38,12 +38,21 @@ def test_a_piped_child_speaks_text_lines() -> None:
 
 
 def test_a_child_dies_with_its_parent_even_on_sigkill() -> None:
-    """The parent spawns a sleeper through spawn(), prints its pid, and is SIGKILLed."""
+    """The parent spawns a sleeper through spawn(), prints its pid, and is SIGKILLed.
+
+    The pid is printed once the sleeper runs: the death signal is armed just before that
+    exec (by setpriv, or by the preexec hook), and a parent killed earlier is the window
+    the module docstring names.
+    """
     parent_code = textwrap.dedent(
         """
         import sys, time
+        from meshchaos.mesh.local.state import proc_cmdline
         from meshchaos.mesh.local.supervisor import spawn
         child = spawn(["sleep", "60"])
+        deadline = time.monotonic() + 10
+        while proc_cmdline(child.pid)[:1] != ["sleep"] and time.monotonic() < deadline:
+            time.sleep(0.001)
         print(child.pid, flush=True)
         time.sleep(60)
         """

@@ -8,6 +8,11 @@ with ``kill -9`` and no cleanup code runs.
 ``PR_SET_PDEATHSIG`` fires when the *thread* that forked the child exits, not the process
 (prctl(2)). Children are therefore always forked from one long-lived daemon thread, so a
 mesh driven from a short-lived worker thread does not lose its processes.
+
+Through ``setpriv`` the flag is set by setpriv itself, just before it execs the command. An
+owner killed inside that window (well under a millisecond after the fork) leaves an orphan;
+the next run's sweep (:func:`sweep_by_cmdline`) finds it by its command line. Once the
+command runs, it dies with its owner.
 """
 
 from __future__ import annotations
