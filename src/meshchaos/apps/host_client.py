@@ -162,6 +162,9 @@ class AppHostClient:
         return answer
 
     def _error(self, message: str) -> MeshError:
+        if self.process.poll() is not None:  # a dead host's last words: pumped up to EOF
+            for thread in self._threads[1:]:
+                thread.join(1.0)
         tail = self.stderr_tail().strip()
         evidence = f"\nhost stderr (tail):\n{tail}" if tail else ""
         return MeshError(f"app host (pid {self.process.pid}) {message}{evidence}")
