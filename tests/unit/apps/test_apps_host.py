@@ -174,18 +174,16 @@ def test_sigterm_exits_promptly(host: AppHostClient) -> None:
     assert time.monotonic() - t0 < 2.0
 
 
-def test_startup_is_fast() -> None:
-    t0 = time.monotonic()
+def test_a_fresh_host_answers_and_serves_an_app_on_loopback() -> None:
+    """Its start-up time is measured by ``benchmarks/startup.py``, not asserted here."""
     client = spawn_app_host()
     try:
         client.ping()
-        to_ping = time.monotonic() - t0
-        client.start([{"id": "p", "app": "productpage"}])
-        to_start = time.monotonic() - t0
+        port = client.start([{"id": "p", "app": "productpage"}])["p"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as answer:
+            assert answer.status == 200
     finally:
         client.close()
-    print(f"app host: first answer (ping) {to_ping * 1000:.0f} ms, start {to_start * 1000:.0f} ms")
-    assert to_ping < 2.0  # target < 0.3 s on an idle machine; generous for loaded CI
 
 
 def test_silent_host_times_out_with_stderr_tail() -> None:
@@ -201,7 +199,9 @@ def test_silent_host_times_out_with_stderr_tail() -> None:
     )
     client = AppHostClient(proc, timeout=0.5)
     try:
-        time.sleep(0.2)
+        deadline = time.monotonic() + 10
+        while "stuck here" not in client.stderr_tail() and time.monotonic() < deadline:
+            time.sleep(0.01)  # polling for the host's line, bounded by the deadline
         with pytest.raises(MeshError, match=r"(?s)no answer within 0.5 s.*stuck here"):
             client.ping()
         with pytest.raises(MeshError, match="unusable"):
@@ -223,7 +223,6 @@ def test_dead_host_raises() -> None:
     client = AppHostClient(proc)
     try:
         proc.wait(5)
-        time.sleep(0.1)  # let the stderr pump read the last words
         with pytest.raises(MeshError, match=r"(?s)(exited|cannot write).*boom"):
             client.ping()
     finally:
