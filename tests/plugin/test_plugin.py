@@ -236,6 +236,28 @@ def test_record_writes_per_test_files_and_run_json(suite: pytest.Pytester) -> No
     assert set(read_run(run_dir).scenarios) == {one["id"], two["id"]}
 
 
+def test_a_test_sizing_several_phases_records_its_least_sensitive_sample(
+    suite: pytest.Pytester,
+) -> None:
+    (suite.path / "scenarios").mkdir()
+    (suite.path / "scenarios" / "test_p.py").write_text(
+        "import pytest\n"
+        "from meshchaos import RequestClass\n"
+        "pytestmark = pytest.mark.routing\n"
+        "def test_p(chaos):\n"
+        "    prediction = chaos.predict(RequestClass(path='/productpage'))\n"
+        "    capped = chaos.size(prediction, max_requests=100)\n"
+        "    planned = chaos.size(prediction, max_requests=20_000)\n"
+        "    assert capped.capped and not planned.capped\n"
+    )
+    result = suite.runpytest("--reports-dir", "out", "scenarios")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*routing*1 passed*1 below planned n*"])
+    (run_dir,) = [p for p in (suite.path / "out").iterdir() if p.is_dir()]
+    sizing = json.loads((run_dir / "test_p.test_p.json").read_text())["sizing"]
+    assert sizing["used"] == 100 < sizing["planned"]
+
+
 def test_junit_carries_key_figures_through_xdist(suite: pytest.Pytester) -> None:
     (suite.path / "test_j.py").write_text(
         "import pytest\n"

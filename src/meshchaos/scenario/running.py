@@ -109,6 +109,7 @@ class Chaos:
         self.instances = instances
         self.min_effect = min_effect
         self._told: list[PolicySource] | None = None
+        self._least_sensitive: Sizing | None = None
 
     # -- 1. apply -------------------------------------------------------------------
     def apply(self, *sources: PolicySource) -> Applied:
@@ -175,7 +176,8 @@ class Chaos:
         """The sample that detects ``--min-effect`` at this scenario's alpha, capped.
 
         ``judged``: how many checks the verdict will judge together; by default those
-        of ``matches(prediction)`` and one per default counter.
+        of ``matches(prediction)`` and one per default counter. A test that sizes several
+        phases records the least sensitive of their samples (a capped one first).
         """
         if judged is None:
             judged = judged_checks(prediction, COUNTERS)
@@ -187,7 +189,9 @@ class Chaos:
             floor=min_requests,
             judged=judged,
         )
-        self.record.set("sizing", sizing)
+        if self._least_sensitive is None or sizing.detectable >= self._least_sensitive.detectable:
+            self._least_sensitive = sizing
+            self.record.set("sizing", sizing)
         return sizing
 
     def kill(self, workload: str, instance: int = 0, *, after: int, then: int) -> Trigger:
