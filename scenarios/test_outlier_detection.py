@@ -23,11 +23,12 @@ FAULTY = "httpbin-v-faulty"
 # The policy's baseEjectionTime (2 s) and interval (0.5 s): the host is back within
 # one of each once no request fails; the wait below allows twice that and a margin.
 RETURN_DEADLINE = 2 * 2.0 + 2 * 0.5 + 3.0
+# Both phases last a few seconds at most at the planned counts (httpbin serves ~6,000/s).
+MAX_REQUESTS = 10_000
 
 
-def _phase(chaos: Chaos, requests: int, duration: float, *, returning: bool = False) -> None:
-    """Predict, load and judge one phase of ``requests`` requests within ``duration``."""
-    request = RequestClass(
+def _request(requests: int, duration: float) -> RequestClass:
+    return RequestClass(
         path="/get",
         source="client",
         host="httpbin",
@@ -36,8 +37,21 @@ def _phase(chaos: Chaos, requests: int, duration: float, *, returning: bool = Fa
         requests=requests,
         duration=duration,
     )
-    prediction = chaos.predict(request, ejected_before=[FAULTY] if returning else [])
-    observed = chaos.load(request, requests, duration=duration, counters=EJECTIONS)
+
+
+def _phase(chaos: Chaos, requests: int, duration: float, *, returning: bool = False) -> None:
+    """Predict, size, load and judge one phase of at least ``requests`` requests within
+    ``duration``. The oracle's bounds depend on the load's shape, so when the plan asks
+    for more requests, the phase is predicted again for that many."""
+    ejected = [FAULTY] if returning else []
+    request = _request(requests, duration)
+    prediction = chaos.predict(request, ejected_before=ejected)
+    sizing = chaos.size(prediction, max_requests=MAX_REQUESTS, min_requests=requests)
+    if sizing.used > requests:
+        request = _request(sizing.used, duration)
+        prediction = chaos.predict(request, ejected_before=ejected)
+        sizing = chaos.size(prediction, max_requests=MAX_REQUESTS, min_requests=sizing.used)
+    observed = chaos.load(request, sizing, duration=duration, counters=EJECTIONS)
     chaos.expect(observed).to(matches(prediction), *chaos.counters_match(prediction, observed))
 
 
