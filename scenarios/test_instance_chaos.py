@@ -48,11 +48,12 @@ def test_kill_one_of_two_instances_under_load(
 ) -> None:
     chaos.apply(*policies)
     predicted = chaos.predict_kill(request_class, KILLED)
+    first = chaos.size(predicted.before, max_requests=4000, min_requests=before).used
     sizing = chaos.size(predicted.after, max_requests=4000, min_requests=300)
     # The load goes on past the kill until the phase after it has its planned sample,
     # plus what settles around the kill (requests in flight are in neither phase).
-    kill = chaos.kill(KILLED, 1, after=before, then=sizing.used + 2 * request_class.concurrency)
-    observed = chaos.load(request_class, before + kill.then, triggers=[kill])
+    kill = chaos.kill(KILLED, 1, after=first, then=sizing.used + 2 * request_class.concurrency)
+    observed = chaos.load(request_class, first + kill.then, triggers=[kill])
     chaos.expect(observed).to(*chaos.kill_checks(predicted, observed, kill.name))
 
 
